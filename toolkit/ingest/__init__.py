@@ -1,0 +1,84 @@
+"""Getting data in: annotation-tool importers and the plain-text article parser.
+
+Every importer is one module with one public function `read(paths, options) -> Imported`, and one
+line in `IMPORTERS` below. `toolkit.ingest.dataset_writer.write_dataset` turns an `Imported` into
+a dataset folder (`dataset.yaml`, `articles.jsonl`, `annotations.jsonl`) that `validate` accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+LayerKind = Literal["span", "document", "relation"]
+OffsetUnit = Literal["codepoint", "utf16"]
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Options every importer understands. `offset_unit=None` means the tool's documented unit."""
+
+    offset_unit: OffsetUnit | None = None
+    language: str = "und"
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """Something in a tool export that could not be imported: where it is and why."""
+
+    file: str
+    line: int | None
+    message: str
+
+
+@dataclass
+class Imported:
+    """What an importer read: records in the toolkit's data model (DESIGN.md §1).
+
+    `articles` carry no embedded annotations; `annotations` carry `article_id`. `layers` maps a
+    layer name to its kind; `labels` maps a layer name to every label seen, in first-seen order.
+    `skipped` counts what was deliberately left out (cancelled annotations, brat events…) by reason.
+    """
+
+    articles: list[dict] = field(default_factory=list)
+    annotations: list[dict] = field(default_factory=list)
+    layers: dict[str, LayerKind] = field(default_factory=dict)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    problems: list[ImportProblem] = field(default_factory=list)
+
+    def declare(self, layer: str, kind: LayerKind, label: str) -> None:
+        """Record that `label` was seen in `layer` (of `kind`)."""
+        self.layers.setdefault(layer, kind)
+        seen = self.labels.setdefault(layer, [])
+        if label not in seen:
+            seen.append(label)
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+
+Importer = Callable[[Sequence[Path], ImportOptions], Imported]
+
+
+def _registry() -> dict[str, Importer]:
+    # Imported lazily so that `import toolkit` stays cheap; one line per tool.
+    from toolkit.ingest import brat, doccano, labelstudio, semeval, webanno
+
+    return {
+        "labelstudio": labelstudio.read,
+        "doccano": doccano.read,
+        "brat": brat.read,
+        "webanno": webanno.read,
+        "semeval": semeval.read,
+    }
+
+
+def importer_names() -> list[str]:
+    return ["labelstudio", "doccano", "brat", "webanno", "semeval"]
+
+
+def get_importer(name: str) -> Importer:
+    return _registry()[name]

@@ -1,0 +1,64 @@
+"""Write what an importer read as a dataset folder that `validate` and `export` accept."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import orjson
+import yaml
+
+from toolkit.ingest import Imported
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_id(raw: object, prefix: str = "") -> str:
+    """Turn a tool's id (int, path stem, free text) into an id matching the schema's id pattern.
+
+    Readable when possible (`task-17`, `article111111111`); ids that had to be changed get a short
+    hash of the original, so two distinct raw ids never collapse into one.
+    """
+    text = f"{prefix}{raw}"
+    cleaned = _UNSAFE.sub("-", text).strip("-._")
+    if cleaned == text and cleaned and len(cleaned) <= 128:
+        return cleaned
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{(cleaned or 'id')[:100]}-{digest}"
+
+
+def write_dataset(imported: Imported, out_dir: Path, name: str, *, language: list[str] | None = None) -> Path:
+    """Write `dataset.yaml`, `articles.jsonl` and `annotations.jsonl` into `out_dir`; return the manifest path.
+
+    The manifest declares every layer seen with every label seen, in first-seen order. Span layers
+    are declared `overlap: true` because tools allow overlapping spans unless configured otherwise.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "articles.jsonl", "wb") as f:
+        for article in imported.articles:
+            f.write(orjson.dumps(article) + b"\n")
+    with open(out_dir / "annotations.jsonl", "wb") as f:
+        for annotation in imported.annotations:
+            f.write(orjson.dumps(annotation) + b"\n")
+    languages = language or sorted({a.get("language", "und") for a in imported.articles}) or ["und"]
+    layers: dict[str, dict] = {}
+    for layer, kind in imported.layers.items():
+        spec: dict = {"kind": kind, "labels": list(imported.labels.get(layer, []))}
+        if kind == "span":
+            spec["overlap"] = True
+        if kind == "document":
+            spec["multi"] = True
+        layers[layer] = spec
+    manifest = {
+        "name": name,
+        "pretty_name": name,
+        "language": languages,
+        "articles": ["articles.jsonl"],
+        "annotations": ["annotations.jsonl"],
+        "layers": layers,
+        "splits": {"train": 0.8, "validation": 0.1, "test": 0.1, "seed": 0},
+    }
+    path = out_dir / "dataset.yaml"
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path

@@ -1,0 +1,111 @@
+"""Streaming line readers for `.jsonl`, `.jsonl.gz` and `.jsonl.zst`.
+
+A reader yields raw lines with their line numbers and never decodes or parses them: decoding and
+parsing belong to the checks, so that every bad line becomes a located problem, not an exception.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from toolkit.errors import ToolkitError
+
+DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    """One non-blank line: its 1-based number, its bytes without the line ending, and whether it was cut.
+
+    `too_long` lines hold only their first `max_line_bytes` bytes (the rest was read and dropped) so
+    memory stays bounded.
+    """
+
+    number: int
+    data: bytes
+    too_long: bool = False
+
+
+@contextmanager
+def open_binary(path: Path) -> Iterator[tuple[BinaryIO, BinaryIO]]:
+    """Open a possibly compressed file for reading bytes, chosen by its suffix.
+
+    Yields (decompressed stream, raw file): the raw file's position is the progress made on disk.
+    """
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot open ({exc.strerror})") from None
+    try:
+        if path.name.endswith(".gz"):
+            stream: BinaryIO = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+        elif path.name.endswith(".zst"):
+            import zstandard
+
+            stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+        else:
+            stream = raw
+        yield stream, raw
+    finally:
+        raw.close()
+
+
+def iter_lines(
+    path: Path,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_progress: Callable[[int], None] | None = None,
+) -> Iterator[RawLine]:
+    """Yield the non-blank lines of a JSON Lines file, in order, with 1-based line numbers.
+
+    Accepts a UTF-8 BOM, CRLF line endings and a missing final newline. A damaged compressed
+    stream raises `ToolkitError` naming the file and the line reached (the lines before it were
+    yielded). `on_progress` is called now and then with the bytes of the file read so far.
+    """
+    number = 0
+    with open_binary(path) as (stream, raw):
+        try:
+            while True:
+                line = stream.readline(max_line_bytes + 1)
+                if not line:
+                    if on_progress is not None:
+                        on_progress(raw.tell())
+                    return
+                number += 1
+                if on_progress is not None and number % 8192 == 0:
+                    on_progress(raw.tell())
+                too_long = len(line) > max_line_bytes and not line.endswith(b"\n")
+                if too_long:
+                    # Drain the rest of the line in bounded chunks; only the head is kept.
+                    tail = line
+                    while tail and not tail.endswith(b"\n"):
+                        tail = stream.readline(_CHUNK)
+                    yield RawLine(number, line[:max_line_bytes], True)
+                    continue
+                if number == 1 and line.startswith(_BOM):
+                    line = line[3:]
+                data = line.rstrip(b"\r\n")
+                if data.strip():
+                    yield RawLine(number, data)
+        except (OSError, EOFError, ValueError) as exc:
+            # gzip/zstd raise these for truncated or corrupt streams.
+            raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None
+        except Exception as exc:  # zstandard.ZstdError is not an OSError subclass
+            if type(exc).__name__ == "ZstdError":
+                raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None
+            raise
+
+
+def file_size(path: Path) -> int:
+    """Bytes on disk (compressed size for compressed files): the unit of progress bars."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
