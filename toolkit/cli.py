@@ -90,5 +90,110 @@ def validate(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_INVALID)
 
 
+@app.command()
+def export(
+    path: DatasetPath,
+    format: Annotated[str, typer.Option("--format", "-f", help="hf (Hub layout + card + Croissant), parquet or jsonl.")] = "hf",
+    out: Annotated[Path, typer.Option(help="Folder the build is written into.")] = Path("dist"),
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Export the valid records; write the invalid ones to <out>/<name>.rejects/.")
+    ] = False,
+    compression: Annotated[str, typer.Option(help="JSONL only: none, gz or zst.")] = "none",
+    max_line_bytes: Annotated[int, typer.Option(min=1, help="Longest line accepted, in bytes.")] = 32 * 1024 * 1024,
+) -> None:
+    """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing)."""
+    from toolkit.console import out as console, print_report, progress_bar
+    from toolkit.export import ExportResult, export as export_dataset
+
+    def work() -> ExportResult:
+        with progress_bar("validating") as on_validate, progress_bar("writing") as on_write:
+            return export_dataset(
+                path, format=format, out_dir=out, skip_invalid=skip_invalid, jsonl_compression=compression,
+                max_line_bytes=max_line_bytes, on_validate_progress=on_validate, on_write_progress=on_write,
+            )
+
+    result = _guard(work)
+    if result.output is None:
+        print_report(result.report)
+        console.print("Nothing exported: fix the records above, or pass --skip-invalid to export the valid ones.")
+        raise typer.Exit(EXIT_INVALID)
+    if not result.report.ok:
+        print_report(result.report, shown=5)
+        console.print(f"Skipped invalid records; they are in {result.rejects}")
+    stats = result.stats
+    console.print(f"Wrote {result.output} ({len(result.files)} files): {sum(stats.articles.values()):,} articles, "
+                  f"{sum(stats.annotations.values()):,} annotations "
+                  f"({', '.join(f'{k} {v:,}' for k, v in stats.articles.items())})")
+    if format == "hf":
+        console.print("Load it with:\n"
+                      f"  from datasets import load_dataset\n  ds = load_dataset({result.output.as_posix()!r})",
+                      markup=False)
+
+
+ingest_app = typer.Typer(help="Turn raw scraped article text into article records.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+
+@ingest_app.command("text")
+def ingest_text(
+    files: Annotated[list[Path], typer.Argument(help="Text files or folders of .txt files.")],
+    out: Annotated[Path, typer.Option(help="Articles JSONL file to write.")],
+    language: Annotated[str, typer.Option(help="BCP 47 language of the articles.")] = "en",
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the dates in the files.")] = "UTC",
+    source_name: Annotated[str | None, typer.Option(help="Name of the publication, stored in source.name.")] = None,
+    profile: Annotated[str | None, typer.Option(help="Site profile: a built-in name or a YAML file.")] = None,
+) -> None:
+    """Parse scraped article text files (title, date, caption, body, READ links) into article records."""
+    from toolkit.console import err as error_console, out as console
+    from toolkit.ingest.text import TextIngestResult, ingest_text as run_ingest, write_articles
+
+    def work() -> tuple[TextIngestResult, int]:
+        result = run_ingest(files, language=language, timezone=timezone, source_name=source_name, profile=profile)
+        return result, write_articles(result, out)
+
+    result, written = _guard(work)
+    for problem in result.problems:
+        where = f"{problem.path}:{problem.line}" if problem.line else str(problem.path)
+        error_console.print(f"{where}: {problem.code}: {problem.message}", markup=False)
+    console.print(f"Wrote {written:,} articles to {out}" + (f"; skipped {len(result.problems):,} files" if result.problems else ""))
+    raise typer.Exit(EXIT_INVALID if result.problems else EXIT_OK)
+
+
+@app.command("import")
+def import_(
+    tool: Annotated[str, typer.Argument(help="labelstudio, doccano, brat, webanno or semeval.")],
+    paths: Annotated[list[Path], typer.Argument(help="Export files or folders of the tool.")],
+    out: Annotated[Path, typer.Option(help="Dataset folder to write (dataset.yaml, articles.jsonl, annotations.jsonl).")],
+    name: Annotated[str | None, typer.Option(help="Dataset name (slug); default: the folder name.")] = None,
+    language: Annotated[str, typer.Option(help="BCP 47 language of the texts.")] = "und",
+    offset_unit: Annotated[
+        str | None, typer.Option(help="Override the tool's offset unit: codepoint or utf16.")
+    ] = None,
+) -> None:
+    """Import an annotation tool's export as a dataset that validate and export accept."""
+    from toolkit.console import err as error_console, out as console
+    from toolkit.ingest import ImportOptions, ImportSummary, import_dataset
+
+    if offset_unit not in (None, "codepoint", "utf16"):
+        error_console.print("error: --offset-unit must be codepoint or utf16")
+        raise typer.Exit(EXIT_USAGE)
+
+    def work() -> ImportSummary:
+        options = ImportOptions(offset_unit=offset_unit, language=language)  # type: ignore[arg-type]
+        return import_dataset(tool, paths, out, name=name, options=options)
+
+    summary = _guard(work)
+    for problem in summary.problems:
+        where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+        error_console.print(f"{where}: {problem.message}", markup=False)
+    skipped = ", ".join(f"{n:,} {reason}" for reason, n in summary.skipped.items())
+    console.print(f"Wrote {summary.manifest}: {summary.articles:,} articles, {summary.annotations:,} annotations, "
+                  f"layers {', '.join(f'{k} ({v})' for k, v in summary.layers.items()) or 'none'}"
+                  + (f"; skipped {skipped}" if skipped else ""))
+    if summary.problems:
+        console.print(f"{len(summary.problems):,} problems: the inputs named above were not (fully) imported.")
+    raise typer.Exit(EXIT_INVALID if summary.problems else EXIT_OK)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,130 @@
+"""Exports: validate, then write Parquet, JSON Lines or a Hugging Face build, atomically.
+
+`export()` is the public entry point. A format is one module with a `write(context) -> list[Path]`
+function and one line in `FORMATS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from toolkit.arrow_types import RowPlan, row_plan
+from toolkit.errors import ToolkitError
+from toolkit.export.atomic import atomic_directory, publish, staging_directory
+from toolkit.export.rows import BuildStats
+from toolkit.manifest import Manifest, load_manifest
+from toolkit.readers import DEFAULT_MAX_LINE_BYTES
+from toolkit.store import RecordStore
+from toolkit.validate import ValidationReport, run_validation
+
+Format = Literal["hf", "parquet", "jsonl"]
+Progress = Callable[[int, int], None]
+CONFIGS = ("articles", "annotations")
+
+
+@dataclass
+class BuildContext:
+    """Everything a format writer needs: the manifest, the valid records, where to write."""
+
+    manifest: Manifest
+    store: RecordStore
+    plan: RowPlan
+    staging: Path
+    stats: BuildStats
+    jsonl_compression: str = "none"
+    on_progress: Progress | None = None
+    load_path: str = "dist/dataset"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export` did: the validation report, and the build folder (None when nothing was written)."""
+
+    report: ValidationReport
+    output: Path | None
+    files: tuple[Path, ...] = ()
+    rejects: Path | None = None
+    stats: BuildStats | None = None
+
+
+def _formats() -> dict[str, Callable[[BuildContext], list[Path]]]:
+    from toolkit.export import hf, jsonl, parquet
+
+    return {"hf": hf.write, "parquet": parquet.write, "jsonl": jsonl.write}
+
+
+def output_folder(manifest: Manifest, fmt: Format, out_dir: Path) -> Path:
+    """Where a format's build goes: `<out>/<name>` for hf, `<out>/<name>-<format>` otherwise."""
+    return out_dir / (manifest.name if fmt == "hf" else f"{manifest.name}-{fmt}")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_checksums(root: Path, files: list[Path]) -> Path:
+    """`SHA256SUMS` in the format `sha256sum -c` reads, paths relative to the build root."""
+    lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in sorted(files)]
+    target = root / "SHA256SUMS"
+    target.write_text("".join(lines), encoding="utf-8")
+    return target
+
+
+def export(
+    path: Path | str,
+    *,
+    format: Format = "hf",
+    out_dir: Path | str = "dist",
+    skip_invalid: bool = False,
+    jsonl_compression: str = "none",
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_validate_progress: Progress | None = None,
+    on_write_progress: Progress | None = None,
+) -> ExportResult:
+    """Validate the dataset at PATH and, if every record is valid (or `skip_invalid`), write a build.
+
+    The build goes to `output_folder(...)`, written beside it and renamed into place, so a failed
+    or interrupted export leaves the previous build untouched. With `skip_invalid`, invalid
+    records go to `<out>/<name>.rejects/` beside the build and are not exported; without it, any
+    invalid record means nothing is written (`result.output is None`).
+    Raises `ToolkitError` (exit code 2) for an unreadable dataset or an unknown format.
+    """
+    writers = _formats()
+    if format not in writers:
+        raise ToolkitError(f"unknown format '{format}' (choose from {', '.join(writers)})")
+    if jsonl_compression not in ("none", "gz", "zst"):
+        raise ToolkitError(f"unknown JSONL compression '{jsonl_compression}' (choose none, gz or zst)")
+    manifest = load_manifest(path)
+    out = Path(out_dir)
+    target = output_folder(manifest, format, out)
+    rejects_target = out / f"{manifest.name}.rejects"
+    try:
+        plan = row_plan(manifest)
+    except ValueError as exc:
+        raise ToolkitError(f"{manifest.path}: {exc}") from None
+    with RecordStore() as store, staging_directory(rejects_target) as rejects_staging:
+        report = run_validation(
+            manifest, store, rejects_dir=rejects_staging if skip_invalid else None,
+            max_line_bytes=max_line_bytes, on_progress=on_validate_progress,
+        )
+        if not report.ok and not skip_invalid:
+            return ExportResult(report=report, output=None)
+        stats = BuildStats()
+        with atomic_directory(target) as staging:
+            context = BuildContext(manifest, store, plan, staging, stats, jsonl_compression, on_write_progress,
+                                   load_path=(Path(out_dir) / target.name).as_posix())
+            files = writers[format](context)
+            files.append(write_checksums(staging, files))
+        final = tuple(target / f.relative_to(staging) for f in files)
+        if not report.ok:
+            publish(rejects_staging, rejects_target)
+    rejects = rejects_target if (not report.ok and rejects_target.exists()) else None
+    return ExportResult(report=report, output=target, files=final, rejects=rejects, stats=stats)

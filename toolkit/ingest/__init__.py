@@ -82,3 +82,48 @@ def importer_names() -> list[str]:
 
 def get_importer(name: str) -> Importer:
     return _registry()[name]
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What `import_dataset` wrote and what it could not import."""
+
+    manifest: Path
+    articles: int
+    annotations: int
+    layers: dict[str, LayerKind]
+    skipped: dict[str, int]
+    problems: list[ImportProblem]
+
+
+def import_dataset(
+    tool: str,
+    paths: Sequence[Path],
+    out_dir: Path,
+    *,
+    name: str | None = None,
+    options: ImportOptions = ImportOptions(),
+) -> ImportSummary:
+    """Read a tool's export files and write a dataset folder (`dataset.yaml`, `articles.jsonl`, `annotations.jsonl`).
+
+    Layers and label sets are discovered from the data. Inputs that cannot be imported are listed
+    in `problems` (file and line) and left out; everything else is written.
+    Raises `ToolkitError` (exit 2) for an unknown tool or when no input path exists.
+    """
+    import re
+
+    from toolkit.errors import ToolkitError
+    from toolkit.ingest.dataset_writer import write_dataset
+
+    if tool not in importer_names():
+        raise ToolkitError(f"unknown tool '{tool}' (choose from {', '.join(importer_names())})")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ToolkitError(f"no such file or folder: {', '.join(missing)}")
+    imported = get_importer(tool)(list(paths), options)
+    slug = name or re.sub(r"[^a-z0-9-]+", "-", out_dir.resolve().name.lower()).strip("-")[:64] or "imported"
+    if not slug[0].isalnum():
+        slug = f"d{slug}"[:64]
+    manifest = write_dataset(imported, out_dir, slug, language=[options.language] if options.language != "und" else None)
+    return ImportSummary(manifest, len(imported.articles), len(imported.annotations), dict(imported.layers),
+                         dict(imported.skipped), list(imported.problems))

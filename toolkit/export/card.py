@@ -1,0 +1,307 @@
+"""The dataset card (`README.md`): YAML front matter the Hub and `datasets` read, and prose a reader needs.
+
+The front matter is built as plain data and emitted with `yaml.safe_dump` (never by string
+formatting). Every piece of user text in the prose is escaped, so a title holding `|`, `---` or
+`<script>` cannot break the card.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import yaml
+
+from toolkit.export.rows import BuildStats
+from toolkit.manifest import Manifest
+from toolkit.schemas import field_descriptions
+
+MIN_DATASETS_VERSION = "4.0.0"  # `List` features in Parquet metadata need datasets >= 4 (HF_NOTES.md)
+
+# License ids the Hub accepts in `license:` (from the Hub's documented list); others become `other`.
+HUB_LICENSES = frozenset("""
+apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 bigcode-openrail-m
+afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0
+cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0
+cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0
+cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1 eupl-1.2 agpl-3.0
+gfdl gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c ms-pl apple-ascl
+apple-amlr mpl-2.0 odc-by odbl openmdw-1.0 openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl
+lgpl-lr deepfloyd-if-license fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3
+llama4 gemma unknown other
+""".split())
+
+_SIZE_CATEGORIES = [
+    (1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
+]
+
+
+def size_category(n: int) -> str:
+    for limit, name in _SIZE_CATEGORIES:
+        if n < limit:
+            return name
+    return "n>1T" if n >= 10**12 else "1B<n<10B"
+
+
+def one_line(text: Any) -> str:
+    """User text for a YAML value: one line, so no `---` line can appear in the front matter."""
+    return " ".join(str(text).split())
+
+
+def escape(text: Any) -> str:
+    """User text for Markdown prose or a table cell: HTML-escaped, pipes and line-leading marks neutralised."""
+    escaped = html.escape(str(text), quote=False).replace("|", "\\|").replace("`", "\\`")
+    return re.sub(r"(?m)^(\s*)([-=#>*+]|\d+\.)", r"\1\\\2", escaped)
+
+
+def cell(text: Any) -> str:
+    return escape(one_line(text)) if text not in (None, "") else ""
+
+
+def fenced(content: str, info: str = "") -> str:
+    """A code block whose fence is longer than any backtick run inside, so content cannot close it."""
+    longest = max((len(m) for m in re.findall(r"`+", content)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{content.rstrip()}\n{fence}"
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    header = list(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def feature_type(feature: Any) -> str:
+    """A short, readable type: `string`, `timestamp[us, tz=UTC]`, `ClassLabel(3)`, `list<struct>`…"""
+    kind = type(feature).__name__
+    if kind == "Value":
+        return feature.dtype
+    if kind == "ClassLabel":
+        return f"ClassLabel ({feature.num_classes} classes)"
+    if kind in ("List", "Sequence", "LargeList"):
+        return f"list of {feature_type(feature.feature)}"
+    if isinstance(feature, dict):
+        return "struct{" + ", ".join(feature) + "}"
+    return kind
+
+
+def front_matter(
+    manifest: Manifest,
+    features: dict[str, Any],
+    split_files: dict[str, dict[str, list[str]]],
+    split_sizes: dict[str, dict[str, tuple[int, int]]],
+    n_articles: int,
+) -> dict[str, Any]:
+    """The card's YAML data: Hub metadata, `configs` (data files per split) and `dataset_info`."""
+    license_id = str(manifest.get("license", "unknown")).lower()
+    data: dict[str, Any] = {"pretty_name": one_line(manifest.get("pretty_name") or manifest.name)}
+    if license_id in HUB_LICENSES:
+        data["license"] = license_id
+    else:
+        data["license"] = "other"
+        data["license_name"] = one_line(manifest.get("license_name") or manifest.get("license"))
+        if manifest.get("license_link"):
+            data["license_link"] = one_line(manifest.get("license_link"))
+    data["language"] = [one_line(x) for x in manifest.get("language") or []] or ["und"]
+    data["size_categories"] = [size_category(n_articles)]
+    tasks = manifest.get("task_categories")
+    if not tasks:
+        kinds = {layer.kind for layer in manifest.layers.values()}
+        tasks = (["token-classification"] if "span" in kinds else []) + (
+            ["text-classification"] if "document" in kinds else [])
+    data["task_categories"] = [one_line(t) for t in tasks]
+    data["tags"] = ["news", "news-toolkit"]
+    data["configs"] = [
+        {
+            "config_name": config,
+            **({"default": True} if config == "articles" else {}),
+            "data_files": [{"split": split, "path": f"data/{config}/{split}-*"} for split in split_files[config]],
+        }
+        for config in split_files
+    ]
+    # `_to_yaml_list` is how `datasets` itself writes features into cards (push_to_hub); using it
+    # keeps our YAML exactly in the form `load_dataset` reads back.
+    data["dataset_info"] = [
+        {
+            "config_name": config,
+            "features": features[config]._to_yaml_list(),
+            "splits": [
+                {"name": split, "num_bytes": split_sizes[config][split][1], "num_examples": split_sizes[config][split][0]}
+                for split in split_files[config]
+            ],
+        }
+        for config in split_files
+    ]
+    return data
+
+
+def render_card(
+    manifest: Manifest,
+    features: dict[str, Any],
+    split_files: dict[str, dict[str, list[str]]],
+    split_sizes: dict[str, dict[str, tuple[int, int]]],
+    stats: BuildStats,
+    load_path: str,
+) -> str:
+    """The whole `README.md` text."""
+    n_articles = sum(stats.articles.values())
+    n_annotations = sum(stats.annotations.values())
+    meta = front_matter(manifest, features, split_files, split_sizes, n_articles)
+    yaml_text = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
+    title = escape(one_line(manifest.get("pretty_name") or manifest.name))
+    parts = [f"---\n{yaml_text}---", f"# {title}"]
+
+    description = manifest.get("description") or "No description was given in the manifest."
+    parts.append("## Dataset summary\n\n" + escape(description.strip()) + "\n\n" + (
+        f"{n_articles:,} news articles with {n_annotations:,} annotations in "
+        f"{len(manifest.layers)} layers ({', '.join(escape(n) for n in manifest.layers)})."
+    ))
+    if manifest.get("homepage"):
+        parts[-1] += f"\n\nHomepage: <{escape(one_line(manifest.get('homepage')))}>"
+
+    parts.append(_how_to_load(load_path, manifest))
+    parts.append(_structure(manifest, features))
+    parts.append(_example(stats))
+    parts.append("## Splits\n\n" + "Articles are assigned to splits by a stable hash of their id and the seed "
+                 f"{manifest.splits.seed} (ratios " + ", ".join(f"{k} {v:g}" for k, v in manifest.splits.ratios().items())
+                 + "), so adding articles never moves existing ones; an annotation follows its article.\n\n"
+                 + _table(["split", "articles", "annotations"],
+                          [[s, f"{stats.articles[s]:,}", f"{stats.annotations[s]:,}"] for s in split_files.get("articles", {})]))
+    parts.append(_labels(manifest, stats))
+    parts.append(_sources(stats))
+    parts.append(_annotation_process(manifest, stats))
+    parts.append(_limitations(manifest, stats))
+    parts.append("## License\n\n" + (
+        f"`{escape(meta['license'])}`" + (f" ({escape(meta.get('license_name', ''))})" if meta["license"] == "other" else "")
+        + ". Check the licenses of the original articles before redistributing their text."))
+    citation = manifest.get("citation")
+    parts.append("## Citation\n\n" + (fenced(citation, "bibtex") if citation else "No citation was given in the manifest."))
+    parts.append(f"<sub>Built with news-toolkit. Loading needs `datasets>={MIN_DATASETS_VERSION}`.</sub>")
+    return "\n\n".join(parts) + "\n"
+
+
+def _how_to_load(load_path: str, manifest: Manifest) -> str:
+    layers = list(manifest.layers)
+    span = next((n for n, layer in manifest.layers.items() if layer.kind == "span"), None)
+    doc = next((n for n, layer in manifest.layers.items() if layer.kind == "document" and not layer.multi), None)
+    lines = [
+        "from datasets import load_dataset",
+        "",
+        f"articles = load_dataset({load_path!r})            # config 'articles': one row per article",
+        f"annotations = load_dataset({load_path!r}, 'annotations')  # one row per annotation",
+        "row = articles['train'][0]",
+        "print(row['title'])",
+    ]
+    if span:
+        lines += [f"names = articles['train'].features[{span!r}].feature['label'].names",
+                  f"print([(s['text'], names[s['label']]) for s in row[{span!r}]])"]
+    if doc:
+        lines += [f"print(articles['train'].features[{doc!r}].int2str(row[{doc!r}]) if row[{doc!r}] is not None else None)"]
+    code = "\n".join(lines)
+    return ("## How to load\n\n" + fenced(code, "python") + "\n\n"
+            f"On the Hub, replace the folder by the repository id. Do not pass `data_files=`: it makes `datasets` "
+            f"ignore the label names stored in this card. Layers: {', '.join(escape(n) for n in layers) or 'none'}.")
+
+
+def _structure(manifest: Manifest, features: dict[str, Any]) -> str:
+    article_docs = field_descriptions("article")
+    annotation_docs = field_descriptions("annotation")
+    rows = []
+    for name, feature in features["articles"].items():
+        if name in manifest.layers:
+            layer = manifest.layers[name]
+            doc = layer.description or f"{layer.kind} layer '{name}'"
+            doc += f" — labels: {', '.join(layer.labels)}"
+        else:
+            doc = article_docs.get(name, "")
+        rows.append([f"`{escape(name)}`", escape(feature_type(feature)), cell(doc)])
+    text = "## Dataset structure\n\n### Config `articles` (default)\n\nOne row per article.\n\n"
+    text += _table(["field", "type", "description"], rows)
+    if "annotations" in features:
+        rows = [[f"`{escape(n)}`", escape(feature_type(f)), cell(annotation_docs.get(n, ""))]
+                for n, f in features["annotations"].items()]
+        text += ("\n\n### Config `annotations`\n\nOne row per annotation; `layer` and `label` are strings. "
+                 "Offsets count Unicode code points (Python `str` indices), end exclusive.\n\n")
+        text += _table(["field", "type", "description"], rows)
+    return text
+
+
+def _example(stats: BuildStats) -> str:
+    if stats.example is None:
+        return "## Example instance\n\nThe train split is empty."
+    article = dict(stats.example["article"])
+    for key in ("text", "title"):
+        if isinstance(article.get(key), str) and len(article[key]) > 300:
+            article[key] = article[key][:300] + "…"
+    sample = {"article": article, "first annotations": stats.example["annotations"]}
+    body = orjson.dumps(sample, option=orjson.OPT_INDENT_2).decode()
+    return "## Example instance\n\nThe first article of the train split (text truncated), as stored:\n\n" + fenced(body, "json")
+
+
+def _labels(manifest: Manifest, stats: BuildStats) -> str:
+    parts = ["## Labels"]
+    for name, layer in manifest.layers.items():
+        counts = stats.labels.get(name, {})
+        rows = [[cell(label), f"{counts.get(label, 0):,}", cell(layer.label_descriptions.get(label, ""))]
+                for label in layer.labels]
+        header = f"### `{escape(name)}` ({layer.kind}"
+        header += ", overlapping spans allowed)" if layer.kind == "span" and layer.overlap else (
+            ", no overlapping spans)" if layer.kind == "span" else (", several labels per article)" if layer.multi else ")"))
+        parts.append(header + "\n\n" + _table(["label", "count", "description"], rows))
+    return "\n\n".join(parts)
+
+
+def _sources(stats: BuildStats) -> str:
+    text = "## Source data\n\n"
+    if stats.first_published and stats.last_published:
+        text += (f"Articles published from {stats.first_published.date().isoformat()} to "
+                 f"{stats.last_published.date().isoformat()} (UTC).")
+    else:
+        text += "The articles carry no publication dates."
+    if stats.sources:
+        text += "\n\n" + _table(["source", "articles"], [[cell(s), f"{n:,}"] for s, n in stats.sources.most_common(20)])
+        if len(stats.sources) > 20:
+            text += f"\n\n…and {len(stats.sources) - 20:,} more sources."
+    if stats.languages:
+        text += "\n\nLanguages: " + ", ".join(f"{escape(lang)} ({n:,})" for lang, n in stats.languages.most_common())
+    return text
+
+
+def _annotation_process(manifest: Manifest, stats: BuildStats) -> str:
+    people = {a: n for a, n in stats.annotators.items() if not a.startswith("model:")}
+    models = {a: n for a, n in stats.annotators.items() if a.startswith("model:")}
+    text = "## Annotations\n\n"
+    text += (f"{len(people):,} human annotator(s) and {len(models):,} model(s) are named in the data. "
+             if stats.annotators else "The annotations do not say who made them. ")
+    text += "Every annotation passed news-toolkit validation: offsets inside the text, quoted text equal to the " \
+            "annotated slice, labels declared in the manifest, references resolved."
+    if stats.annotators:
+        listed = stats.annotators.most_common(20)
+        text += "\n\n" + _table(["annotator", "annotations"], [[cell(a), f"{n:,}"] for a, n in listed])
+    return text
+
+
+def _limitations(manifest: Manifest, stats: BuildStats) -> str:
+    notes = [
+        "Publication times are stored as UTC timestamps; the original UTC offset of each article is not kept.",
+        "Splits are random by article, not by time or source: articles from the same story or outlet can appear "
+        "in several splits, which can overstate generalisation.",
+    ]
+    for name, counts in stats.labels.items():
+        if len(counts) > 1:
+            (top, top_n), (low, low_n) = counts.most_common()[0], counts.most_common()[-1]
+            if low_n and top_n / low_n >= 10:
+                notes.append(f"Layer `{escape(name)}` is imbalanced: `{escape(top)}` has {top_n:,} examples, "
+                             f"`{escape(low)}` {low_n:,}.")
+    missing = [name for name, layer in manifest.layers.items() for label in layer.labels
+               if not stats.labels.get(name, {}).get(label)]
+    if missing:
+        notes.append("Some declared labels have no example in the data: see the label tables.")
+    if len(stats.languages) > 1:
+        notes.append("The corpus mixes languages; per-language sizes are listed under Source data.")
+    return "## Bias, risks, and limitations\n\n" + "\n".join(f"- {n}" for n in notes)

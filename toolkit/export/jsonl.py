@@ -1,0 +1,74 @@
+"""JSON Lines shards, plain, gzip or zstd; deterministic (no timestamps in the gzip header)."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+
+Compression = Literal["none", "gz", "zst"]
+SUFFIX = {"none": ".jsonl", "gz": ".jsonl.gz", "zst": ".jsonl.zst"}
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+@dataclass
+class JsonlSplitWriter:
+    """Writes rows of one config and split to `<split>-00000-of-00001.jsonl[.gz|.zst]` in `directory`."""
+
+    directory: Path
+    split: str
+    compression: Compression = "none"
+    rows: int = 0
+    _raw: IO[bytes] | None = None
+    _out: Any = None
+    _path: Path | None = None
+    _closers: list[Any] = field(default_factory=list)
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._path = self.directory / f"{self.split}-00000-of-00001{SUFFIX[self.compression]}"
+        self._raw = open(self._path, "wb")
+        if self.compression == "gz":
+            self._out = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+        elif self.compression == "zst":
+            import zstandard
+
+            self._out = zstandard.ZstdCompressor(level=6).stream_writer(self._raw, closefd=False)
+        else:
+            self._out = self._raw
+
+    def add(self, row: dict[str, Any]) -> None:
+        if self._out is None:
+            self._open()
+        self._out.write(orjson.dumps(row, default=_default) + b"\n")
+        self.rows += 1
+
+    def close(self) -> list[Path]:
+        if self._out is None:
+            return []
+        if self._out is not self._raw:
+            self._out.close()
+        self._raw.close()  # type: ignore[union-attr]
+        return [self._path]  # type: ignore[list-item]
+
+
+def write(context: Any) -> list[Path]:
+    """`--format jsonl`: `data/<config>/<split>-00000-of-00001.jsonl[.gz|.zst]`, labels as strings."""
+    from toolkit.arrow_types import RowBuilder
+    from toolkit.export.rows import write_splits
+
+    def make_writer(config: str, split: str) -> JsonlSplitWriter:
+        return JsonlSplitWriter(context.staging / "data" / config, split, context.jsonl_compression)
+
+    files = write_splits(context.manifest, context.store, RowBuilder(context.plan, encode_labels=False),
+                         context.stats, make_writer, context.on_progress)
+    return [p for splits in files.values() for paths in splits.values() for p in paths]

@@ -1,0 +1,1 @@
+"""Built-in site profiles for `toolkit.ingest.text` (YAML data files; see `load_profile`)."""
