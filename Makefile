@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	@echo "== 1. ingest raw scraped pages into article records"
+	$(BIN)/news-toolkit ingest text examples/scrapes --out dist/demo/scraped-articles.jsonl --timezone Europe/London
+	@echo "== 2. validate the example corpus (report: dist/sample-news.report.json)"
 	$(BIN)/news-toolkit validate examples/sample-news --report dist/sample-news.report.json
+	@echo "== 3. export it as a Hugging Face dataset build"
+	$(BIN)/news-toolkit export examples/sample-news --format hf --out dist
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

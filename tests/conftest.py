@@ -64,7 +64,7 @@ def make_dataset(tmp_path: Path) -> DatasetMaker:
         if annotations is not None:
             write("annotations.jsonl", annotations)
             spec["annotations"] = ["annotations.jsonl"]
-        (root / "dataset.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+        (root / "dataset.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return root
 
     return make

@@ -104,6 +104,7 @@ def export(
     """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing)."""
     from toolkit.console import out as console, print_report, progress_bar
     from toolkit.export import ExportResult, export as export_dataset
+    from toolkit.splits import SPLIT_ORDER
 
     def work() -> ExportResult:
         with progress_bar("validating") as on_validate, progress_bar("writing") as on_write:
@@ -123,7 +124,7 @@ def export(
     stats = result.stats
     console.print(f"Wrote {result.output} ({len(result.files)} files): {sum(stats.articles.values()):,} articles, "
                   f"{sum(stats.annotations.values()):,} annotations "
-                  f"({', '.join(f'{k} {v:,}' for k, v in stats.articles.items())})")
+                  f"({', '.join(f'{k} {stats.articles[k]:,}' for k in SPLIT_ORDER if k in stats.articles)})")
     if format == "hf":
         console.print("Load it with:\n"
                       f"  from datasets import load_dataset\n  ds = load_dataset({result.output.as_posix()!r})",

@@ -63,25 +63,25 @@ class Imported:
 Importer = Callable[[Sequence[Path], ImportOptions], Imported]
 
 
-def _registry() -> dict[str, Importer]:
-    # Imported lazily so that `import toolkit` stays cheap; one line per tool.
-    from toolkit.ingest import brat, doccano, labelstudio, semeval, webanno
-
-    return {
-        "labelstudio": labelstudio.read,
-        "doccano": doccano.read,
-        "brat": brat.read,
-        "webanno": webanno.read,
-        "semeval": semeval.read,
-    }
+# One line per tool: name → module holding its `read(paths, options) -> Imported`.
+IMPORTERS: dict[str, str] = {
+    "labelstudio": "toolkit.ingest.labelstudio",
+    "doccano": "toolkit.ingest.doccano",
+    "brat": "toolkit.ingest.brat",
+    "webanno": "toolkit.ingest.webanno",
+    "semeval": "toolkit.ingest.semeval",
+}
 
 
 def importer_names() -> list[str]:
-    return ["labelstudio", "doccano", "brat", "webanno", "semeval"]
+    return list(IMPORTERS)
 
 
 def get_importer(name: str) -> Importer:
-    return _registry()[name]
+    """The `read` function of a tool's importer (imported on first use, so `import toolkit` stays cheap)."""
+    import importlib
+
+    return importlib.import_module(IMPORTERS[name]).read
 
 
 @dataclass(frozen=True)
