@@ -62,7 +62,8 @@ ROWS: dict[tuple[str, str], list[dict[str, Any]]] = {
         {"id": "a1", "title": "Alice meets ACME", "text": TEXT,
          "published_at": datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC),
          "source": {"name": "Le Monde", "domain": "lemonde.fr"}, "authors": ["Zoé Durand", "Bob"],
-         "genre": 1, "entities": [entity("e1", 0, "Alice Moreau"), entity("e2", 1, "ACME"), entity("e3", 2, "Łódź")]},
+         "genre": 1,
+         "entities": [entity("e1", 0, "Alice Moreau"), entity("e2", 1, "ACME"), entity("e3", 2, "Łódź")]},
         {"id": "a2", "title": "Undated 😊", "text": "Nothing to tag.", "published_at": None,
          "source": {"name": "Example", "domain": "example.org"}, "authors": [], "genre": 0, "entities": []},
     ],
@@ -259,7 +260,8 @@ def test_shape_follows_croissant_1_1(build: tuple[Path, list]) -> None:
     assert metadata["conformsTo"] == "http://mlcommons.org/croissant/1.1"
     assert metadata["citeAs"].startswith("@misc") and metadata["datePublished"] == "2024-06-01"
     file_sets = [node for node in metadata["distribution"] if node["@type"] == "cr:FileSet"]
-    assert [node["includes"] for node in file_sets] == ["data/articles/*.parquet", "data/annotations/*.parquet"]
+    assert [node["includes"] for node in file_sets] == [
+        "data/articles/*.parquet", "data/annotations/*.parquet"]
 
     fields = fields_of(metadata, "articles")
     assert list(fields) == ["split", *ARTICLES]
@@ -275,7 +277,8 @@ def test_shape_follows_croissant_1_1(build: tuple[Path, list]) -> None:
     entities = fields["entities"]
     assert entities["isArray"] is True and "dataType" not in entities and "source" not in entities
     label = next(sub for sub in entities["subField"] if sub["name"] == "label")
-    assert label["description"] == "The entity type. Class label, an index into: 0 = PERSON, 1 = ORG, 2 = LOC."
+    assert label["description"] == (
+        "The entity type. Class label, an index into: 0 = PERSON, 1 = ORG, 2 = LOC.")
     assert label["source"] == {"fileSet": {"@id": "parquet-files-for-config-articles"},
                                "extract": {"column": "entities"}, "transform": {"jsonPath": "label"}}
     splits = next(node for node in metadata["recordSet"] if node["@id"] == "articles_splits")

@@ -178,6 +178,8 @@ class RowBuilder:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_article", struct_converter(self.plan.article_properties))
+        object.__setattr__(self, "_lists", frozenset(
+            k for k, spec in self.plan.article_properties.items() if spec.get("type") == "array"))
         object.__setattr__(self, "_annotation", struct_converter(self.plan.annotation_properties))
         object.__setattr__(self, "_label_ids", {
             name: {label: i for i, label in enumerate(layer.labels)} for name, layer in self.plan.layers.items()
@@ -187,7 +189,9 @@ class RowBuilder:
         return self._label_ids[layer][label] if self.encode_labels else label  # type: ignore[attr-defined]
 
     def article_row(self, article: dict[str, Any], annotations: list[dict[str, Any]]) -> dict[str, Any]:
-        row = {k: article.get(k) for k in self.plan.article_properties}
+        # An absent list is written as [] so readers (and Croissant, which cannot express a null
+        # list) see "none", not a null that some consumers turn into one all-null item.
+        row = {k: article.get(k, [] if k in self._lists else None) for k in self.plan.article_properties}
         convert = self._article  # type: ignore[attr-defined]
         if convert is not None:
             row = convert(row)

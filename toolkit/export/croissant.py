@@ -13,9 +13,18 @@ as it is. The shape, checked against mlcroissant 1.1.1 (`mlcroissant validate`, 
   `datasets.Features`. A struct is a field with `subField`s read by `transform.jsonPath`; a list
   is `isArray: true`; a list of structs is both.
 
-Because records are read through the FileSets, mlcroissant 1.1.1 does not check the FileObjects'
-sha256 while reading (it hashes only FileObjects a field reads directly); the hashes are for
-whoever downloads the shards, as is `SHA256SUMS`.
+What readers get from mlcroissant 1.1.1:
+- `records("<config>")` yields every row of every split, text as UTF-8 bytes, timestamps as
+  `pd.Timestamp`, a list of structs as a list of dicts keyed by sub-field @id.
+- `records("<config>", filters={"<config>/split": "train"})` reads only that split's shards and
+  streams them file by file. Without a filter the split join makes mlcroissant read the whole
+  config into memory, and a second `records()` of the same config on the same `mlc.Dataset`
+  yields nothing (it caches the exhausted generator) — open a new `mlc.Dataset` to read again.
+- Records are read through the FileSets, so mlcroissant does not check the FileObjects' sha256
+  (it hashes only FileObjects a field reads directly); the hashes serve whoever downloads the
+  shards, as `SHA256SUMS` does.
+- A null list of structs comes back as one all-None struct and a null struct as a dict of Nones:
+  write `[]` rather than null for an empty layer.
 """
 
 from __future__ import annotations
