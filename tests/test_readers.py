@@ -47,3 +47,49 @@ def test_progress_reports_bytes(tmp_path):
     seen: list[int] = []
     list(iter_lines(path, on_progress=seen.append))
     assert seen and seen[-1] == path.stat().st_size
+
+
+def _reference(data: bytes, limit: int) -> list[tuple[int, bytes, bool]]:
+    """The reader's contract, written the slow and obvious way."""
+    out = []
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for number, line in enumerate(lines, 1):
+        if len(line) > limit:
+            out.append((number, line[:limit], True))
+            continue
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        line = line[:-1] if line.endswith(b"\r") else line
+        if line.strip():
+            out.append((number, line, False))
+    return out
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+    trailing_newline=st.booleans(),
+    chunk=st.integers(1, 64),
+    limit=st.integers(1, 50),
+)
+def test_chunked_reader_matches_reference(tmp_path_factory, monkeypatch_module, lines, trailing_newline, chunk, limit):
+    import toolkit.readers as readers
+
+    data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
+    path = tmp_path_factory.mktemp("r") / "x.jsonl"
+    path.write_bytes(data)
+    monkeypatch_module.setattr(readers, "_CHUNK", chunk)
+    got = [(r.number, r.data, r.too_long) for r in iter_lines(path, max_line_bytes=limit)]
+    assert got == _reference(data, limit)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp

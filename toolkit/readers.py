@@ -70,30 +70,54 @@ def iter_lines(
     yielded). `on_progress` is called now and then with the bytes of the file read so far.
     """
     number = 0
+    pending: list[bytes] = []  # pieces of the line being read, when it spans chunks
+    pending_size = 0
+    cut: RawLine | None = None  # an over-long line, once its head is known; the rest is skipped
     with open_binary(path) as (stream, raw):
         try:
             while True:
-                line = stream.readline(max_line_bytes + 1)
-                if not line:
-                    if on_progress is not None:
-                        on_progress(raw.tell())
-                    return
-                number += 1
-                if on_progress is not None and number % 8192 == 0:
+                chunk = stream.read(_CHUNK)
+                if on_progress is not None:
                     on_progress(raw.tell())
-                too_long = len(line) > max_line_bytes and not line.endswith(b"\n")
-                if too_long:
-                    # Drain the rest of the line in bounded chunks; only the head is kept.
-                    tail = line
-                    while tail and not tail.endswith(b"\n"):
-                        tail = stream.readline(_CHUNK)
-                    yield RawLine(number, line[:max_line_bytes], True)
-                    continue
-                if number == 1 and line.startswith(_BOM):
-                    line = line[3:]
-                data = line.rstrip(b"\r\n")
-                if data.strip():
-                    yield RawLine(number, data)
+                if not chunk:
+                    break
+                lines = chunk.split(b"\n")
+                for i, piece in enumerate(lines):
+                    last = i == len(lines) - 1
+                    if cut is not None:
+                        if last:
+                            continue  # still inside the over-long line
+                        number += 1
+                        yield cut
+                        cut = None
+                        continue
+                    if last:
+                        pending.append(piece)
+                        pending_size += len(piece)
+                        if pending_size > max_line_bytes:
+                            head = b"".join(pending)[:max_line_bytes]
+                            cut = RawLine(number + 1, head, True)
+                            pending, pending_size = [], 0
+                        continue
+                    if pending:
+                        pending.append(piece)
+                        piece = b"".join(pending)
+                        pending, pending_size = [], 0
+                    if len(piece) > max_line_bytes:
+                        number += 1
+                        yield RawLine(number, piece[:max_line_bytes], True)
+                        continue
+                    number += 1
+                    line = _clean(piece, number)
+                    if line:
+                        yield RawLine(number, line)
+            if cut is not None:
+                yield cut
+            elif pending:
+                number += 1
+                line = _clean(b"".join(pending), number)
+                if line:
+                    yield RawLine(number, line)
         except (OSError, EOFError, ValueError) as exc:
             # gzip/zstd raise these for truncated or corrupt streams.
             raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None
@@ -101,6 +125,15 @@ def iter_lines(
             if type(exc).__name__ == "ZstdError":
                 raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None
             raise
+
+
+def _clean(line: bytes, number: int) -> bytes:
+    """The line without BOM (first line), trailing CR and surrounding blanks-only content."""
+    if number == 1 and line.startswith(_BOM):
+        line = line[3:]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    return line if line.strip() else b""
 
 
 def file_size(path: Path) -> int:

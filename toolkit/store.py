@@ -41,6 +41,8 @@ class RecordStore:
         self.keep_records = keep_records
         self._cache: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._annotations_indexed = False
+        self._last_id: str | None = None
+        self._last: tuple[str, str] | None = None
 
     def __enter__(self) -> RecordStore:
         return self
@@ -64,14 +66,18 @@ class RecordStore:
 
     def fields(self, article_id: str) -> tuple[str, str] | None:
         """(title, text) of a stored article, or None; recently used articles are served from memory."""
+        if article_id == self._last_id:  # annotations usually come grouped by article
+            return self._last
         hit = self._cache.get(article_id)
         if hit is not None:
             self._cache.move_to_end(article_id)
+            self._last_id, self._last = article_id, hit
             return hit
         row = self._db.execute("SELECT title, text FROM articles WHERE id = ?", (article_id,)).fetchone()
         if row is None:
             return None
         self._cache[article_id] = row
+        self._last_id, self._last = article_id, row
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return row

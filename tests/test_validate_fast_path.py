@@ -1,0 +1,40 @@
+"""The fast acceptance paths never change a verdict: reports are identical with them switched off."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+from conftest import REPO
+from test_problem_codes import CASES, _strip_none
+from toolkit import validate
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from generate import generate  # noqa: E402
+
+validate_module = importlib.import_module("toolkit.validate")
+
+
+def both_ways(root, monkeypatch):
+    fast = validate(root)
+    monkeypatch.setattr(validate_module, "FAST_PATH", False)
+    careful = validate(root)
+    monkeypatch.setattr(validate_module, "FAST_PATH", True)
+    return fast, careful
+
+
+def test_same_report_on_generated_faults(tmp_path, monkeypatch):
+    root = generate(tmp_path / "c", 400, seed=11, broken=0.08)
+    fast, careful = both_ways(root, monkeypatch)
+    assert fast.problems == careful.problems
+    assert {k: vars(v) for k, v in fast.counts.items()} == {k: vars(v) for k, v in careful.counts.items()}
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_same_report_on_each_problem_code(code, make_dataset, monkeypatch):
+    bad_articles, bad_annotations, good_articles, good_annotations = CASES[code]
+    for articles, annotations in ((bad_articles, bad_annotations), (good_articles, good_annotations)):
+        fast, careful = both_ways(make_dataset(_strip_none(articles), _strip_none(annotations)), monkeypatch)
+        assert fast.problems == careful.problems and fast.ok == careful.ok
