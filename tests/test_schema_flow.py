@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import os
 
@@ -32,17 +31,12 @@ def schema_with_new_fields(monkeypatch):
                                                                      "type": "boolean"}
         return schema
 
-    for cached in (schemas.reference_validator, schemas.fast_validator):
+    caches = (schemas.reference_validator, schemas.fast_validator, schemas.date_fields)
+    for cached in caches:
         cached.cache_clear()
     monkeypatch.setattr(schemas, "load_schema", patched)
-    validate_module = importlib.import_module("toolkit.validate")  # the package exports a function of that name
-
-    monkeypatch.setattr(validate_module, "_DATE_FIELDS", {
-        kind: tuple(n for n, s in schemas.record_properties(kind).items() if s.get("x-arrow-type") == "timestamp")
-        for kind in ("article", "annotation")})
-    monkeypatch.setattr(validate_module, "fast_validator", schemas.fast_validator)
     yield
-    for cached in (schemas.reference_validator, schemas.fast_validator):
+    for cached in caches:
         cached.cache_clear()
 
 

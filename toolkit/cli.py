@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from toolkit.engines import EngineOptions
 from toolkit.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, ToolkitError
 
 app = typer.Typer(
@@ -45,6 +46,17 @@ def root(
     """
 
 DatasetPath = Annotated[Path, typer.Argument(help="Dataset folder holding dataset.yaml, or the manifest file.")]
+Workers = Annotated[int, typer.Option(min=0, help="Worker processes (local engine); 0: one per core.")]
+EngineName = Annotated[str, typer.Option("--engine", help="Where batches run: local (processes here) or ray.")]
+RayAddress = Annotated[
+    str | None, typer.Option(help="Ray cluster to use with --engine ray (default: RAY_ADDRESS, else a local Ray).")
+]
+
+
+def _engine(engine: str, workers: int, ray_address: str | None) -> EngineOptions:
+    if engine not in ("local", "ray"):
+        raise ToolkitError(f"--engine must be local or ray, not '{engine}'")
+    return EngineOptions(engine=engine, workers=workers, ray_address=ray_address)  # type: ignore[arg-type]
 
 
 def _guard(work: Callable[[], T]) -> T:
@@ -74,6 +86,9 @@ def validate(
     ] = None,
     max_line_bytes: Annotated[int, typer.Option(min=1, help="Longest line accepted, in bytes.")] = 32 * 1024 * 1024,
     show: Annotated[int, typer.Option(min=0, help="How many problems to list on the terminal.")] = 20,
+    workers: Workers = 0,
+    engine: EngineName = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Check every record: JSON Schema, then offsets, quoted text, ids, references and labels."""
     from toolkit.console import print_report, progress_bar
@@ -82,7 +97,8 @@ def validate(
     def work() -> ValidationReport:
         with progress_bar("validating") as on_progress:
             return validate_dataset(
-                path, rejects_dir=rejects, report_path=report, max_line_bytes=max_line_bytes, on_progress=on_progress
+                path, rejects_dir=rejects, report_path=report, max_line_bytes=max_line_bytes, on_progress=on_progress,
+                engine=_engine(engine, workers, ray_address),
             )
 
     result = _guard(work)
@@ -100,6 +116,9 @@ def export(
     ] = False,
     compression: Annotated[str, typer.Option(help="JSONL only: none, gz or zst.")] = "none",
     max_line_bytes: Annotated[int, typer.Option(min=1, help="Longest line accepted, in bytes.")] = 32 * 1024 * 1024,
+    workers: Workers = 0,
+    engine: EngineName = "local",
+    ray_address: RayAddress = None,
 ) -> None:
     """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing)."""
     from toolkit.console import out as console, print_report, progress_bar
@@ -111,6 +130,7 @@ def export(
             return export_dataset(
                 path, format=format, out_dir=out, skip_invalid=skip_invalid, jsonl_compression=compression,
                 max_line_bytes=max_line_bytes, on_validate_progress=on_validate, on_write_progress=on_write,
+                engine=_engine(engine, workers, ray_address),
             )
 
     result = _guard(work)

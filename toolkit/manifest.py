@@ -57,6 +57,10 @@ class Manifest:
     def root(self) -> Path:
         return self.path.parent
 
+    def input_bytes(self) -> int:
+        """Bytes on disk of every record file (compressed size for compressed files)."""
+        return sum(p.stat().st_size for p in (*self.article_files, *self.annotation_files))
+
     def get(self, key: str, default: Any = None) -> Any:
         """A descriptive key of the manifest (pretty_name, license, citation, …)."""
         return self.raw.get(key, default)

@@ -63,3 +63,9 @@ def record_properties(name: Literal["article", "annotation"]) -> dict[str, Any]:
     if name == "annotation":
         return schema["$defs"]["embedded"]["properties"]
     return schema["properties"]
+
+
+@cache
+def date_fields(name: Literal["article", "annotation"]) -> frozenset[str]:
+    """Top-level properties holding a date-time (marked `x-arrow-type: timestamp`)."""
+    return frozenset(k for k, spec in record_properties(name).items() if spec.get("x-arrow-type") == "timestamp")

@@ -9,24 +9,29 @@ spans in layers that forbid overlap); article texts live in a disk-backed `Recor
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from toolkit.engines import Engine, EngineOptions, open_engine
 from toolkit.manifest import Layer, Manifest, load_manifest
 from toolkit.problems import Problem, RecordKind
 from toolkit.readers import DEFAULT_MAX_LINE_BYTES, RawLine, file_size, iter_lines
 from toolkit.rejects import RejectsWriter
-from toolkit.schemas import fast_validator, record_properties, reference_validator
+from toolkit.precheck import AnnotationKey, ArticleKey, CheckContext, bad_dates, precheck
+from toolkit.schemas import fast_validator, reference_validator
 from toolkit.store import RecordStore
 
 MAX_PROBLEMS_KEPT = 100_000
 FAST_PATH = True  # tests switch it off to compare both paths
 _SCHEMA_ERRORS_PER_RECORD = 5
+BATCH_LINES = 2048
+BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -75,25 +80,6 @@ class ValidationReport:
         path.write_bytes(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
 
 
-_DATE_FIELDS = {
-    kind: frozenset(name for name, spec in record_properties(kind).items() if spec.get("x-arrow-type") == "timestamp")
-    for kind in ("article", "annotation")
-}
-
-
-def _bad_dates(record: dict[str, Any], kind: RecordKind) -> list[tuple[str, str]]:
-    """(field, value) of date fields whose value has the right shape but is not a real moment."""
-    bad = []
-    for name in record.keys() & _DATE_FIELDS[kind]:
-        value = record.get(name)
-        if isinstance(value, str):
-            try:
-                datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
-            except ValueError:
-                bad.append((name, value))
-    return bad
-
-
 def _describe_schema_error(error: Any) -> tuple[str, str]:
     """(JSON pointer, sentence naming the field and keyword) for a jsonschema ValidationError."""
     pointer = "".join(f"/{p}" for p in error.absolute_path)
@@ -103,6 +89,34 @@ def _describe_schema_error(error: Any) -> tuple[str, str]:
     if error.validator in ("anyOf", "oneOf"):
         return pointer, f"{where}: {error.instance!r} matches none of the allowed forms (keyword '{error.validator}')"
     return pointer, f"{where}: {error.message} (keyword '{error.validator}')"
+
+
+class _Intervals:
+    """Pairwise disjoint [start, end) spans kept sorted, so an overlap test is a binary search, not a scan."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def overlapping(self, start: int, end: int) -> tuple[int, int] | None:
+        """An interval overlapping [start, end), or None."""
+        i = bisect_right(self.starts, start)
+        if i and self.ends[i - 1] > start:
+            return self.starts[i - 1], self.ends[i - 1]
+        if i < len(self.starts) and self.starts[i] < end:
+            return self.starts[i], self.ends[i]
+        return None
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect_right(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
+
+    def remove(self, start: int, end: int) -> None:
+        i = bisect_left(self.starts, start)
+        del self.starts[i], self.ends[i]
 
 
 # A change to the cross-record state that accepting an annotation makes: ("id", annotation id, owning
@@ -116,15 +130,21 @@ class _State:
 
     article_ids: dict[str, bool] = field(default_factory=dict)  # id → valid (False: only rejected copies)
     annotation_ids: dict[str, str | None] = field(default_factory=dict)  # id → article id if a span
-    no_overlap_spans: dict[tuple[str, str, str], list[tuple[int, int]]] = field(default_factory=dict)
+    no_overlap_spans: dict[tuple[str, str, str], _Intervals] = field(default_factory=dict)
     single_labels: set[tuple[str, str]] = field(default_factory=set)
+
+    def spans(self, key: tuple[str, str, str]) -> _Intervals:
+        found = self.no_overlap_spans.get(key)
+        if found is None:
+            found = self.no_overlap_spans[key] = _Intervals()
+        return found
 
     def apply(self, claim: _Claim) -> None:
         what, key, value = claim
         if what == "id":
             self.annotation_ids[key] = value
         elif what == "span":
-            self.no_overlap_spans.setdefault(key, []).append(value)
+            self.spans(key).add(*value)
         else:
             self.single_labels.add(key)
 
@@ -133,7 +153,7 @@ class _State:
         if what == "id":
             self.annotation_ids.pop(key, None)
         elif what == "span":
-            self.no_overlap_spans[key].remove(value)
+            self.no_overlap_spans[key].remove(*value)
         else:
             self.single_labels.discard(key)
 
@@ -259,12 +279,13 @@ class _Validator:
             return
         if not layer.overlap:
             key = (article_id, layer.name, field_name)
-            for other_start, other_end in self.state.no_overlap_spans.get(key, ()):
-                if start < other_end and other_start < end:
-                    bad("span-overlap", "/start",
-                        f"span [{start}, {end}) overlaps an earlier '{layer.name}' span [{other_start}, {other_end}) "
-                        f"and the layer is declared overlap: false")
-                    return
+            spans = self.state.no_overlap_spans.get(key)
+            other = spans.overlapping(start, end) if spans is not None else None
+            if other is not None:
+                bad("span-overlap", "/start",
+                    f"span [{start}, {end}) overlaps an earlier '{layer.name}' span [{other[0]}, {other[1]}) "
+                    f"and the layer is declared overlap: false")
+                return
             claims.append(("span", key, (start, end)))
 
     def _check_relation(self, ann: dict, article_id: str, bad: Callable[[str, str, str], None]) -> None:
@@ -285,9 +306,9 @@ class _Validator:
 
     # -- records --------------------------------------------------------------------------------
 
-    def article(self, raw: RawLine, file: str) -> None:
+    def article(self, raw: RawLine, file: str, key: ArticleKey | None = None) -> None:
         counts = self.report.counts
-        if FAST_PATH and self._accept_article(raw):
+        if key is not None and self._accept_article(raw, key):
             counts["articles"].read += 1
             counts["articles"].valid += 1
             return
@@ -301,7 +322,7 @@ class _Validator:
             if self.state.article_ids.get(article_id):
                 self._problem(problems, file, raw.number, article_id, "article", "duplicate-id", "/id",
                               f"article id '{article_id}' is already used by an earlier article")
-            for name, value in _bad_dates(record, "article"):
+            for name, value in bad_dates(record, "article"):
                 self._problem(problems, file, raw.number, article_id, "article", "invalid-date", f"/{name}",
                               f"{name} {value!r} is not a real date/time")
             fields = (record["title"], record["text"])
@@ -311,7 +332,7 @@ class _Validator:
                                   f"/annotations/{i}/article_id",
                                   f"embedded annotation names article '{ann['article_id']}' but sits in '{article_id}'")
                     continue
-                for name, value in _bad_dates(ann, "annotation"):
+                for name, value in bad_dates(ann, "annotation"):
                     self._problem(problems, file, raw.number, ann["id"], "annotation", "invalid-date",
                                   f"/annotations/{i}/{name}", f"{name} {value!r} is not a real date/time")
                 mine: list[_Claim] = []
@@ -342,10 +363,10 @@ class _Validator:
         counts["articles"].valid += 1
         counts["annotations"].valid += n_embedded
 
-    def annotation(self, raw: RawLine, file: str) -> None:
+    def annotation(self, raw: RawLine, file: str, key: AnnotationKey | None = None) -> None:
         counts = self.report.counts["annotations"]
         counts.read += 1
-        if FAST_PATH and self._accept_annotation(raw):
+        if key is not None and self._accept_annotation(raw, key):
             counts.valid += 1
             return
         problems: list[Problem] = []
@@ -363,7 +384,7 @@ class _Validator:
                               "/article_id", f"article '{article_id}' was rejected; fix it and this annotation is kept")
             else:
                 fields = self.store.fields(article_id)
-            for name, value in _bad_dates(record, "annotation"):
+            for name, value in bad_dates(record, "annotation"):
                 self._problem(problems, file, raw.number, record["id"], "annotation", "invalid-date", f"/{name}",
                               f"{name} {value!r} is not a real date/time")
             self.check_annotation(record, article_id, fields, file, raw.number, "", problems, claims)
@@ -377,79 +398,44 @@ class _Validator:
         counts.valid += 1
 
     # -- fast paths -----------------------------------------------------------------------------
-    # Most records are valid. These accept a record only when every check of the careful path
-    # above would pass, and otherwise change nothing and return False, so that the careful path
-    # runs and explains the problems. tests/test_validate_fast_path.py checks both give the same
-    # reports.
+    # Most records are valid. `toolkit.precheck` has already passed every check of one record
+    # alone (in a batch, maybe in another process); these add the cross-record checks, in read
+    # order. They accept a record only when the careful path above would, and otherwise change
+    # nothing and return False so that the careful path runs and explains the problems.
+    # tests/test_validate_fast_path.py checks both give the same reports.
 
-    def _accept_article(self, raw: RawLine) -> bool:
-        if raw.too_long:
-            return False
-        try:
-            record = orjson.loads(raw.data)
-        except orjson.JSONDecodeError:
-            return False
-        if type(record) is not dict or "annotations" in record or not self.fast["article"].is_valid(record):
-            return False
-        article_id = record["id"]
-        if article_id in self.state.article_ids or (record.keys() & _DATE_FIELDS["article"] and _bad_dates(record, "article")):
+    def _accept_article(self, raw: RawLine, key: ArticleKey) -> bool:
+        article_id, title, text = key
+        if article_id in self.state.article_ids:
             return False
         self.state.article_ids[article_id] = True
-        self.store.add_article(article_id, record["title"], record["text"], raw.data)
+        self.store.add_article(article_id, title, text, raw.data)
         return True
 
-    def _accept_annotation(self, raw: RawLine) -> bool:
-        if raw.too_long:
-            return False
-        try:
-            ann = orjson.loads(raw.data)
-        except orjson.JSONDecodeError:
-            return False
-        if type(ann) is not dict or not self.fast["annotation"].is_valid(ann):
-            return False
+    def _accept_annotation(self, raw: RawLine, key: AnnotationKey) -> bool:
+        ann_id, article_id, layer_name, label, start, end, field_name, head, tail = key
         st = self.state
-        ann_id, article_id = ann["id"], ann["article_id"]
         if ann_id in st.annotation_ids or st.article_ids.get(article_id) is not True:
             return False
-        layer = self.layers.get(ann["layer"])
-        if layer is None or ann["label"] not in self.label_sets[layer.name]:
-            return False
-        if ann.keys() & _DATE_FIELDS["annotation"] and _bad_dates(ann, "annotation"):
-            return False
+        layer = self.layers[layer_name]
         kind = layer.kind
         span_key = label_key = None
-        if kind == "span":
-            start, end = ann.get("start"), ann.get("end")
-            fields = self.store.fields(article_id) if start is not None and end is not None else None
-            if fields is None:
+        if kind == "span" and not layer.overlap:
+            span_key = (article_id, layer_name, field_name)
+            spans = st.no_overlap_spans.get(span_key)
+            if spans is not None and spans.overlapping(start, end) is not None:
                 return False
-            field_name = ann.get("field", "text")
-            value = fields[0] if field_name == "title" else fields[1]
-            if not (0 <= start < end <= len(value)):
+        elif kind == "relation":
+            ids = st.annotation_ids
+            if ids.get(head) != article_id or ids.get(tail) != article_id:
                 return False
-            quoted = ann.get("text")
-            if quoted is not None and quoted != value[start:end]:
+        elif kind == "document" and not layer.multi:
+            label_key = (article_id, layer_name)
+            if label_key in st.single_labels:
                 return False
-            if not layer.overlap:
-                span_key = (article_id, layer.name, field_name)
-                for other_start, other_end in st.no_overlap_spans.get(span_key, ()):
-                    if start < other_end and other_start < end:
-                        return False
-        else:
-            if "start" in ann or "end" in ann:
-                return False
-            if kind == "relation":
-                head, tail = ann.get("head"), ann.get("tail")
-                ids = st.annotation_ids
-                if head is None or tail is None or ids.get(head) != article_id or ids.get(tail) != article_id:
-                    return False
-            elif not layer.multi:
-                label_key = (article_id, layer.name)
-                if label_key in st.single_labels:
-                    return False
         st.annotation_ids[ann_id] = article_id if kind == "span" else None
         if span_key is not None:
-            st.no_overlap_spans.setdefault(span_key, []).append((start, end))
+            st.spans(span_key).add(start, end)
         if label_key is not None:
             st.single_labels.add(label_key)
         self.store.add_annotation(article_id, raw.data)
@@ -494,23 +480,64 @@ def _classify_parse_failure(data: bytes, exc: Exception) -> tuple[str, str]:
     return "invalid-encoding", f"holds an escaped lone surrogate, which is not text ({exc})"
 
 
+def _batches(lines: Iterable[RawLine]) -> Iterator[list[RawLine]]:
+    """Lines grouped into batches of at most `BATCH_LINES` lines or about `BATCH_BYTES` bytes."""
+    batch: list[RawLine] = []
+    size = 0
+    for raw in lines:
+        batch.append(raw)
+        size += len(raw.data)
+        if len(batch) >= BATCH_LINES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _prechecked(engine: Engine, context: CheckContext, lines: Iterable[RawLine]) -> Iterator[tuple[RawLine, Any]]:
+    """Every line with its precheck key (or None), in read order, the batches run by `engine`."""
+    if not FAST_PATH:
+        for raw in lines:
+            yield raw, None
+        return
+    sent: deque[list[RawLine]] = deque()
+
+    def payloads() -> Iterator[list[bytes | None]]:
+        for batch in _batches(lines):
+            sent.append(batch)
+            yield [None if raw.too_long else raw.data for raw in batch]
+
+    for keys in engine.map(precheck, context, payloads()):
+        yield from zip(sent.popleft(), keys, strict=True)
+
+
 def run_validation(
     manifest: Manifest,
     store: RecordStore,
+    engine: Engine,
     *,
     rejects_dir: Path | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ValidationReport:
-    """Validate every record of `manifest`, keeping the valid ones in `store` (used by export)."""
+    """Validate every record of `manifest`, keeping the valid ones in `store` (used by export).
+
+    Per-record checks run in batches on `engine`; cross-record checks run here, in read order.
+    """
     files: list[tuple[Path, RecordKind]] = [(p, "article") for p in manifest.article_files]
     files += [(p, "annotation") for p in manifest.annotation_files]
     total = sum(file_size(p) for p, _ in files)
     done_before = 0
     rejects = RejectsWriter(rejects_dir, manifest.root) if rejects_dir is not None else None
     run = _Validator(manifest, store, rejects)
+    contexts = {
+        "article": CheckContext("article", manifest.layers),
+        "annotation": CheckContext("annotation", manifest.layers, str(store.path)),
+    }
     try:
-        for path, kind in files:
+        for i, (path, kind) in enumerate(files):
+            if kind == "annotation" and (i == 0 or files[i - 1][1] == "article"):
+                store.commit()  # batch workers read the articles through their own connections
             name = _display_name(path, manifest.root)
             run.report.files.append(name)
             handle = run.article if kind == "article" else run.annotation
@@ -521,8 +548,8 @@ def run_validation(
                 def progress(done: int, base: int = base) -> None:
                     on_progress(base + done, total)
 
-            for raw in iter_lines(path, max_line_bytes, progress):
-                handle(raw, name)
+            for raw, key in _prechecked(engine, contexts[kind], iter_lines(path, max_line_bytes, progress)):
+                handle(raw, name, key)
             done_before += file_size(path)
     finally:
         if rejects is not None:
@@ -538,17 +565,20 @@ def validate(
     report_path: Path | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     on_progress: Callable[[int, int], None] | None = None,
+    engine: EngineOptions | None = None,
 ) -> ValidationReport:
     """Validate the dataset at PATH (a folder holding `dataset.yaml`, or the manifest itself).
 
     Returns the report; `report.ok` is False when any record is invalid. Writes the JSON report to
     `report_path` and each invalid line, byte for byte, with its problems to `rejects_dir` when
-    given. Raises `ToolkitError` (exit code 2) when the dataset cannot be read at all.
+    given. `engine` says where the per-record checks run (default: a process per core); the
+    report is the same whatever runs them. Raises `ToolkitError` (exit code 2) when the dataset
+    cannot be read at all.
     """
     manifest = load_manifest(path)
-    with RecordStore(keep_records=False) as store:
+    with RecordStore(keep_records=False) as store, open_engine(engine, manifest.input_bytes()) as running:
         report = run_validation(
-            manifest, store, rejects_dir=rejects_dir, max_line_bytes=max_line_bytes, on_progress=on_progress
+            manifest, store, running, rejects_dir=rejects_dir, max_line_bytes=max_line_bytes, on_progress=on_progress
         )
     if report_path is not None:
         report.write_json(report_path)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from toolkit.arrow_types import RowPlan, row_plan
+from toolkit.engines import Engine, EngineOptions, open_engine
 from toolkit.errors import ToolkitError
 from toolkit.export.atomic import atomic_directory, publish, staging_directory
 from toolkit.export.rows import BuildStats
@@ -35,6 +36,7 @@ class BuildContext:
     plan: RowPlan
     staging: Path
     stats: BuildStats
+    engine: Engine
     jsonl_compression: str = "none"
     on_progress: Progress | None = None
     load_path: str = "dist/dataset"
@@ -88,13 +90,15 @@ def export(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     on_validate_progress: Progress | None = None,
     on_write_progress: Progress | None = None,
+    engine: EngineOptions | None = None,
 ) -> ExportResult:
     """Validate the dataset at PATH and, if every record is valid (or `skip_invalid`), write a build.
 
     The build goes to `output_folder(...)`, written beside it and renamed into place, so a failed
     or interrupted export leaves the previous build untouched. With `skip_invalid`, invalid
     records go to `<out>/<name>.rejects/` beside the build and are not exported; without it, any
-    invalid record means nothing is written (`result.output is None`).
+    invalid record means nothing is written (`result.output is None`). `engine` says where the
+    per-batch work runs (default: a process per core); the build is byte-identical whatever runs it.
     Raises `ToolkitError` (exit code 2) for an unreadable dataset or an unknown format.
     """
     writers = _formats()
@@ -110,16 +114,17 @@ def export(
         plan = row_plan(manifest)
     except ValueError as exc:
         raise ToolkitError(f"{manifest.path}: {exc}") from None
-    with RecordStore() as store, staging_directory(rejects_target) as rejects_staging:
+    with (RecordStore() as store, staging_directory(rejects_target) as rejects_staging,
+          open_engine(engine, manifest.input_bytes()) as running):
         report = run_validation(
-            manifest, store, rejects_dir=rejects_staging if skip_invalid else None,
+            manifest, store, running, rejects_dir=rejects_staging if skip_invalid else None,
             max_line_bytes=max_line_bytes, on_progress=on_validate_progress,
         )
         if not report.ok and not skip_invalid:
             return ExportResult(report=report, output=None)
         stats = BuildStats()
         with atomic_directory(target) as staging:
-            context = BuildContext(manifest, store, plan, staging, stats, jsonl_compression, on_write_progress,
+            context = BuildContext(manifest, store, plan, staging, stats, running, jsonl_compression, on_write_progress,
                                    load_path=(Path(out_dir) / target.name).as_posix())
             files = writers[format](context)
             files.append(write_checksums(staging, files))

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import orjson
-
 Compression = Literal["none", "gz", "zst"]
 SUFFIX = {"none": ".jsonl", "gz": ".jsonl.gz", "zst": ".jsonl.zst"}
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 @dataclass
@@ -46,11 +37,12 @@ class JsonlSplitWriter:
         else:
             self._out = self._raw
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, lines: bytes, rows: int) -> None:
+        """Append `rows` rows given as JSON lines."""
         if self._out is None:
             self._open()
-        self._out.write(orjson.dumps(row, default=_default) + b"\n")
-        self.rows += 1
+        self._out.write(lines)
+        self.rows += rows
 
     def close(self) -> list[Path]:
         if self._out is None:
@@ -63,12 +55,11 @@ class JsonlSplitWriter:
 
 def write(context: Any) -> list[Path]:
     """`--format jsonl`: `data/<config>/<split>-00000-of-00001.jsonl[.gz|.zst]`, labels as strings."""
-    from toolkit.arrow_types import RowBuilder
-    from toolkit.export.rows import write_splits
+    from toolkit.export.rows import RowContext, write_splits
 
     def make_writer(config: str, split: str) -> JsonlSplitWriter:
         return JsonlSplitWriter(context.staging / "data" / config, split, context.jsonl_compression)
 
-    files = write_splits(context.manifest, context.store, RowBuilder(context.plan, encode_labels=False),
-                         context.stats, make_writer, context.on_progress)
+    rows = RowContext(context.plan, context.manifest.splits, "jsonl")
+    files = write_splits(context.store, rows, context.engine, context.stats, make_writer, context.on_progress)
     return [p for splits in files.values() for paths in splits.values() for p in paths]

@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 # row groups and 500 MB shards (HF_NOTES.md). Smaller row groups keep our memory low.
 ROW_GROUP_BYTES = 64 * 1024 * 1024
 SHARD_BYTES = 500 * 1024 * 1024
-_BATCH_ROWS = 1024
 
 
 @dataclass
@@ -28,25 +27,15 @@ class ParquetSplitWriter:
     shard_bytes: int = SHARD_BYTES
     rows: int = 0
     nbytes: int = 0
-    _pending_rows: list[dict[str, Any]] = field(default_factory=list)
     _pending_batches: list[pa.RecordBatch] = field(default_factory=list)
     _pending_bytes: int = 0
     _writer: pq.ParquetWriter | None = None
     _shards: list[Path] = field(default_factory=list)
 
-    def add(self, row: dict[str, Any]) -> None:
-        self._pending_rows.append(row)
-        if len(self._pending_rows) >= _BATCH_ROWS:
-            self._to_batch()
-
-    def _to_batch(self) -> None:
-        if not self._pending_rows:
-            return
-        batch = pa.RecordBatch.from_pylist(self._pending_rows, schema=self.schema)
-        self._pending_rows = []
+    def add(self, batch: pa.RecordBatch, rows: int) -> None:
         self._pending_batches.append(batch)
         self._pending_bytes += batch.nbytes
-        self.rows += batch.num_rows
+        self.rows += rows
         self.nbytes += batch.nbytes
         if self._pending_bytes >= self.row_group_bytes:
             self._write_row_group()
@@ -70,7 +59,6 @@ class ParquetSplitWriter:
 
     def close(self) -> list[Path]:
         """Flush, close and give the shards their final `-of-` names; returns them in order."""
-        self._to_batch()
         self._write_row_group()
         if self._writer is not None:
             self._writer.close()
@@ -90,8 +78,8 @@ def write(context: Any) -> list[Path]:
 
 def write_config_shards(context: Any) -> dict[str, dict[str, list[Path]]]:
     """Write both configs as Parquet shards under `<staging>/data/`; config → split → files."""
-    from toolkit.arrow_types import RowBuilder, annotation_features, article_features
-    from toolkit.export.rows import write_splits
+    from toolkit.arrow_types import annotation_features, article_features
+    from toolkit.export.rows import RowContext, write_splits
 
     schemas = {
         "articles": article_features(context.plan).arrow_schema,
@@ -101,5 +89,5 @@ def write_config_shards(context: Any) -> dict[str, dict[str, list[Path]]]:
     def make_writer(config: str, split: str) -> ParquetSplitWriter:
         return ParquetSplitWriter(context.staging / "data" / config, split, schemas[config])
 
-    return write_splits(context.manifest, context.store, RowBuilder(context.plan), context.stats, make_writer,
-                        context.on_progress)
+    rows = RowContext(context.plan, context.manifest.splits, "arrow", schemas)
+    return write_splits(context.store, rows, context.engine, context.stats, make_writer, context.on_progress)

@@ -1,7 +1,10 @@
-"""The one pass every exporter shares: stored records → (split, article row, annotation rows), plus statistics.
+"""The one pass every exporter shares: stored records → per (config, split) row batches, plus statistics.
 
-Articles come out in the order they were read, each with its annotations in read order, so
-exports are deterministic. Statistics for the dataset card are gathered on the way.
+The driver reads articles with their annotations from the store in read order and cuts them into
+batches of `BATCH_ARTICLES` articles; `build_batch` (run by the engine, maybe in other processes)
+turns a batch into Arrow record batches (Parquet) or JSON lines (JSONL) per (config, split) and
+the statistics of those rows; the driver hands them to the split writers in batch order. The cut
+does not depend on the engine or the worker count, so builds are byte-identical across them.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
+import pyarrow as pa
 
-from toolkit.arrow_types import RowBuilder, parse_timestamp
-from toolkit.manifest import Manifest
+from toolkit.arrow_types import RowBuilder, RowPlan, parse_timestamp
+from toolkit.engines import Engine
+from toolkit.manifest import Splits
 from toolkit.splits import SPLIT_ORDER, assign_split
 from toolkit.store import RecordStore
 
-MAX_ANNOTATORS_LISTED = 50
+BATCH_ARTICLES = 1024
+CONFIGS = ("articles", "annotations")
 
 
 @dataclass
@@ -46,10 +52,7 @@ class BuildStats:
             self.sources[source] += 1
         if article.get("published_at"):
             when = parse_timestamp(article["published_at"])
-            if self.first_published is None or when < self.first_published:
-                self.first_published = when
-            if self.last_published is None or when > self.last_published:
-                self.last_published = when
+            self._dates(when, when)
         for ann in annotations:
             self.labels.setdefault(ann["layer"], Counter())[ann["label"]] += 1
             if ann.get("annotator"):
@@ -57,65 +60,119 @@ class BuildStats:
         if self.example is None and split == "train":
             self.example = {"article": article, "annotations": annotations[:5]}
 
+    def _dates(self, first: datetime | None, last: datetime | None) -> None:
+        if first is not None and (self.first_published is None or first < self.first_published):
+            self.first_published = first
+        if last is not None and (self.last_published is None or last > self.last_published):
+            self.last_published = last
+
+    def merge(self, later: BuildStats) -> None:
+        """Add the statistics of rows that come after ours (the example stays the first one)."""
+        for mine, theirs in ((self.articles, later.articles), (self.annotations, later.annotations),
+                             (self.languages, later.languages), (self.sources, later.sources),
+                             (self.annotators, later.annotators)):
+            mine.update(theirs)
+        for layer, counts in later.labels.items():
+            self.labels.setdefault(layer, Counter()).update(counts)
+        self._dates(later.first_published, later.last_published)
+        if self.example is None:
+            self.example = later.example
+
 
 Row = dict[str, Any]
+StoredArticle = tuple[str, bytes, list[bytes]]  # id, record, annotation records
 
 
-def iter_rows(
-    manifest: Manifest,
-    store: RecordStore,
-    builder: RowBuilder,
-    stats: BuildStats,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> Iterator[tuple[str, Row, list[Row]]]:
-    """(split, article row, annotation rows) for every valid article, in read order."""
-    total = store.count_articles()
-    for done, (article_id, record, annotation_records) in enumerate(store.iter_articles_with_annotations(), 1):
+@dataclass(frozen=True)
+class RowContext:
+    """What `build_batch` needs: the row plan, the splits, and the output form."""
+
+    plan: RowPlan
+    splits: Splits
+    output: Literal["arrow", "jsonl"]
+    schemas: dict[str, pa.Schema] | None = None  # config → Arrow schema, for "arrow"
+
+
+@dataclass(frozen=True)
+class BuiltBatch:
+    """One batch's output: per (config, split) an Arrow record batch or JSON lines, with row counts."""
+
+    parts: dict[tuple[str, str], tuple[Any, int]]
+    stats: BuildStats
+
+
+def build_batch(context: RowContext, batch: list[StoredArticle]) -> BuiltBatch:
+    """Rows of a batch of stored articles, grouped by (config, split), in read order."""
+    builder = RowBuilder(context.plan, encode_labels=context.output == "arrow")
+    stats = BuildStats()
+    rows: dict[tuple[str, str], list[Row]] = {}
+    for article_id, record, annotation_records in batch:
         article = orjson.loads(record)
         annotations = [orjson.loads(a) for a in annotation_records]
-        split = assign_split(article_id, manifest.splits)
+        split = assign_split(article_id, context.splits)
         stats.add(split, article, annotations)
-        yield split, builder.article_row(article, annotations), [builder.annotation_row(a) for a in annotations]
-        if on_progress is not None and (done % 2048 == 0 or done == total):
-            on_progress(done, total)
+        rows.setdefault(("articles", split), []).append(builder.article_row(article, annotations))
+        if annotations:
+            rows.setdefault(("annotations", split), []).extend(builder.annotation_row(a) for a in annotations)
+    parts: dict[tuple[str, str], tuple[Any, int]] = {}
+    for key, items in rows.items():
+        if context.output == "arrow":
+            assert context.schemas is not None
+            parts[key] = (pa.RecordBatch.from_pylist(items, schema=context.schemas[key[0]]), len(items))
+        else:
+            parts[key] = (b"".join(orjson.dumps(row, default=_iso) + b"\n" for row in items), len(items))
+    return BuiltBatch(parts, stats)
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _stored_batches(store: RecordStore) -> Iterator[list[StoredArticle]]:
+    batch: list[StoredArticle] = []
+    for item in store.iter_articles_with_annotations():
+        batch.append(item)
+        if len(batch) >= BATCH_ARTICLES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class SplitWriter(Protocol):
-    rows: int
-
-    def add(self, row: Row) -> None: ...
+    def add(self, part: Any, rows: int) -> None: ...
 
     def close(self) -> list[Path]: ...
 
 
 def write_splits(
-    manifest: Manifest,
     store: RecordStore,
-    builder: RowBuilder,
+    context: RowContext,
+    engine: Engine,
     stats: BuildStats,
     make_writer: Callable[[str, str], SplitWriter],
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[str, list[Path]]]:
-    """Route every row to a writer per (config, split); returns config → split → files, in split order.
+    """Route every batch's rows to a writer per (config, split); returns config → split → files, in split order.
 
     Splits without rows get no files (and no entry), so no config points at an empty glob.
     """
     writers: dict[tuple[str, str], SplitWriter] = {}
-
-    def writer(config: str, split: str) -> SplitWriter:
-        key = (config, split)
-        if key not in writers:
-            writers[key] = make_writer(config, split)
-        return writers[key]
-
-    for split, article_row, annotation_rows in iter_rows(manifest, store, builder, stats, on_progress):
-        writer("articles", split).add(article_row)
-        if annotation_rows:
-            annotations = writer("annotations", split)
-            for row in annotation_rows:
-                annotations.add(row)
+    total = store.count_articles()
+    done = 0
+    for built in engine.map(build_batch, context, _stored_batches(store)):
+        for key, (part, rows) in built.parts.items():
+            if key not in writers:
+                writers[key] = make_writer(*key)
+            writers[key].add(part, rows)
+        stats.merge(built.stats)
+        done += sum(built.stats.articles.values())
+        if on_progress is not None:
+            on_progress(done, total)
     result: dict[str, dict[str, list[Path]]] = {}
-    for config in ("articles", "annotations"):
+    for config in CONFIGS:
         for split in SPLIT_ORDER:
             if (config, split) in writers:
                 result.setdefault(config, {})[split] = writers[(config, split)].close()

@@ -1,0 +1,56 @@
+"""The local engine: a pool of worker processes on this machine, results consumed in batch order.
+
+Workers are forked where the OS allows it (Linux): `spawn` re-imports the caller's main module in
+every worker, which breaks any user script that calls `toolkit.validate()` without an
+`if __name__ == "__main__":` guard, and notebooks and `python -` scripts outright. The workers
+only run the pure batch functions: they never touch the driver's SQLite connection (they open
+their own, read-only) nor its progress-bar thread's objects, which is what makes forking safe
+here. Elsewhere (macOS, Windows) `spawn` is the only safe choice. A bounded window of batches is
+in flight at a time, so memory does not grow with the input however fast the driver reads it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from typing import Any
+
+from toolkit.errors import ToolkitError
+
+IN_FLIGHT_PER_WORKER = 2
+
+
+class ProcessPool:
+    def __init__(self, pool: ProcessPoolExecutor, workers: int) -> None:
+        self._pool = pool
+        self._window = workers * IN_FLIGHT_PER_WORKER
+
+    def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
+        pending: deque[Future[Any]] = deque()
+        try:
+            for batch in batches:
+                pending.append(self._pool.submit(fn, context, batch))
+                if len(pending) >= self._window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        except BrokenProcessPool as exc:
+            raise ToolkitError(f"a worker process died ({exc}); try again with --workers 1 to see why") from None
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+@contextmanager
+def open(workers: int) -> Iterator[ProcessPool]:
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux" else "spawn"
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    try:
+        yield ProcessPool(pool, workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
