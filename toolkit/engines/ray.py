@@ -12,6 +12,7 @@ Ray is started here with `ray.init()` (a local Ray on this machine) unless `--ra
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator
@@ -72,10 +73,13 @@ def open(options: EngineOptions) -> Iterator[RayData]:
         import ray.data
     except ImportError:
         raise ToolkitError("the Ray engine needs Ray: pip install 'news-toolkit[ray]'") from None
+    # Ray Data logs every execution plan at INFO on stderr; the toolkit's own output is the report.
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     address = options.ray_address or os.environ.get("RAY_ADDRESS")
     started = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
         if address:
             kwargs["address"] = address
         elif options.workers:
