@@ -33,15 +33,21 @@ AnnotationKey = tuple[str, str, str, str, Any, Any, str, Any, Any]  # id, articl
 
 def bad_dates(record: dict[str, Any], kind: RecordKind) -> list[tuple[str, str]]:
     """(field, value) of date fields whose value has the RFC 3339 shape but is not a real moment."""
-    bad = []
-    for name in record.keys() & date_fields(kind):
-        value = record[name]
-        if isinstance(value, str):
-            try:
-                datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
-            except ValueError:
-                bad.append((name, value))
-    return bad
+    return [(name, record[name]) for name in date_fields(kind) if not _real_moment(record.get(name))]
+
+
+def _real_moment(value: Any) -> bool:
+    """False only for a string that is not a real date/time (the schema has checked its shape)."""
+    if type(value) is not str:
+        return True
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        try:  # RFC 3339 allows a lower-case t and z, which fromisoformat does not read
+            datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        except ValueError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,8 @@ def precheck(context: CheckContext, lines: list[bytes | None]) -> list[Any]:
         return [None if data is None else _article(data) for data in lines]
     label_sets = {name: frozenset(layer.labels) for name, layer in context.layers.items()}
     texts = _texts(context.articles_db) if context.articles_db else None
-    return [None if data is None else _annotation(data, context.layers, label_sets, texts) for data in lines]
+    dates = tuple(date_fields("annotation"))
+    return [None if data is None else _annotation(data, context.layers, label_sets, texts, dates) for data in lines]
 
 
 def _article(data: bytes) -> ArticleKey | None:
@@ -110,13 +117,13 @@ def _article(data: bytes) -> ArticleKey | None:
     # Articles with embedded annotations always take the careful path, which checks those too.
     if type(record) is not dict or "annotations" in record or not fast_validator("article").is_valid(record):
         return None
-    if record.keys() & date_fields("article") and bad_dates(record, "article"):
+    if not all(_real_moment(record.get(name)) for name in date_fields("article")):
         return None
     return record["id"], record["title"], record["text"]
 
 
 def _annotation(data: bytes, layers: dict[str, Layer], label_sets: dict[str, frozenset[str]],
-                texts: ArticleTexts | None) -> AnnotationKey | None:
+                texts: ArticleTexts | None, dates: tuple[str, ...]) -> AnnotationKey | None:
     try:
         ann = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -126,8 +133,9 @@ def _annotation(data: bytes, layers: dict[str, Layer], label_sets: dict[str, fro
     layer = layers.get(ann["layer"])
     if layer is None or ann["label"] not in label_sets[layer.name]:
         return None
-    if ann.keys() & date_fields("annotation") and bad_dates(ann, "annotation"):
-        return None
+    for name in dates:
+        if not _real_moment(ann.get(name)):
+            return None
     article_id = ann["article_id"]
     start, end = ann.get("start"), ann.get("end")
     field_name = ann.get("field", "text")

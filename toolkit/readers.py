@@ -10,9 +10,8 @@ import gzip
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from toolkit.errors import ToolkitError
 
@@ -21,8 +20,7 @@ _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class RawLine:
+class RawLine(NamedTuple):
     """One non-blank line: its 1-based number, its bytes without the line ending, and whether it was cut.
 
     `too_long` lines hold only their first `max_line_bytes` bytes (the rest was read and dropped) so
@@ -69,10 +67,24 @@ def iter_lines(
     stream raises `ToolkitError` naming the file and the line reached (the lines before it were
     yielded). `on_progress` is called now and then with the bytes of the file read so far.
     """
+    for batch in iter_line_batches(path, max_line_bytes, on_progress):
+        yield from batch
+
+
+def iter_line_batches(
+    path: Path,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_progress: Callable[[int], None] | None = None,
+) -> Iterator[list[RawLine]]:
+    """`iter_lines` in batches: the lines completed by each block read (never an empty batch).
+
+    Batches depend only on the file's bytes, so anything cut along them is deterministic.
+    """
     number = 0
-    pending: list[bytes] = []  # pieces of the line being read, when it spans chunks
+    pending: list[bytes] = []  # pieces of the line being read, when it spans blocks
     pending_size = 0
     cut: RawLine | None = None  # an over-long line, once its head is known; the rest is skipped
+    limit = max_line_bytes
     with open_binary(path) as (stream, raw):
         try:
             while True:
@@ -81,43 +93,49 @@ def iter_lines(
                     on_progress(raw.tell())
                 if not chunk:
                     break
-                lines = chunk.split(b"\n")
-                for i, piece in enumerate(lines):
-                    last = i == len(lines) - 1
-                    if cut is not None:
-                        if last:
-                            continue  # still inside the over-long line
+                pieces = chunk.split(b"\n")
+                tail = pieces.pop()  # not ended by a newline (yet): carried into the next block
+                out: list[RawLine] = []
+                if pieces:
+                    if cut is not None:  # the over-long line ends here; its rest is dropped
                         number += 1
-                        yield cut
+                        out.append(cut)
                         cut = None
-                        continue
-                    if last:
-                        pending.append(piece)
-                        pending_size += len(piece)
-                        if pending_size > max_line_bytes:
-                            head = b"".join(pending)[:max_line_bytes]
-                            cut = RawLine(number + 1, head, True)
-                            pending, pending_size = [], 0
-                        continue
-                    if pending:
-                        pending.append(piece)
-                        piece = b"".join(pending)
+                        del pieces[0]
+                    elif pending:
+                        pending.append(pieces[0])
+                        pieces[0] = b"".join(pending)
                         pending, pending_size = [], 0
-                    if len(piece) > max_line_bytes:
+                    for piece in pieces:
                         number += 1
-                        yield RawLine(number, piece[:max_line_bytes], True)
-                        continue
-                    number += 1
-                    line = _clean(piece, number)
-                    if line:
-                        yield RawLine(number, line)
+                        if len(piece) > limit:
+                            out.append(RawLine(number, piece[:limit], True))
+                            continue
+                        if number == 1 and piece.startswith(_BOM):
+                            piece = piece[3:]
+                        if piece[-1:] == b"\r":
+                            piece = piece[:-1]
+                        if piece and not piece.isspace():
+                            out.append(RawLine(number, piece))
+                if cut is None:
+                    pending.append(tail)
+                    pending_size += len(tail)
+                    if pending_size > limit:
+                        cut = RawLine(number + 1, b"".join(pending)[:limit], True)
+                        pending, pending_size = [], 0
+                if out:
+                    yield out
             if cut is not None:
-                yield cut
+                yield [cut]
             elif pending:
+                line = b"".join(pending)
                 number += 1
-                line = _clean(b"".join(pending), number)
-                if line:
-                    yield RawLine(number, line)
+                if number == 1 and line.startswith(_BOM):
+                    line = line[3:]
+                if line[-1:] == b"\r":
+                    line = line[:-1]
+                if line and not line.isspace():
+                    yield [RawLine(number, line)]
         except (OSError, EOFError, ValueError) as exc:
             # gzip/zstd raise these for truncated or corrupt streams.
             raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None
@@ -125,15 +143,6 @@ def iter_lines(
             if type(exc).__name__ == "ZstdError":
                 raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None
             raise
-
-
-def _clean(line: bytes, number: int) -> bytes:
-    """The line without BOM (first line), trailing CR and surrounding blanks-only content."""
-    if number == 1 and line.startswith(_BOM):
-        line = line[3:]
-    if line.endswith(b"\r"):
-        line = line[:-1]
-    return line if line.strip() else b""
 
 
 def file_size(path: Path) -> int:

@@ -45,7 +45,7 @@ class RecordStore:
         )
         self.keep_records = keep_records
         self._texts = ArticleTexts(self._db)
-        self._articles: list[tuple[str, str, str, bytes | None]] = []
+        self._articles: list[tuple[str, str, str, bytes | None]] = []  # waiting for one INSERT
         self._annotations: list[tuple[str, bytes]] = []
         self._annotations_indexed = False
 
@@ -60,13 +60,23 @@ class RecordStore:
         self._dir.cleanup()
 
     def add_article(self, article_id: str, title: str, text: str, record: bytes) -> None:
-        self._articles.append((article_id, title, text, record if self.keep_records else None))
+        self.add_articles([(article_id, title, text, record)])
+
+    def add_articles(self, rows: list[tuple[str, str, str, bytes]]) -> None:
+        """Add (id, title, text, record) rows, in read order."""
+        if not self.keep_records:
+            rows = [(i, title, text, None) for i, title, text, _ in rows]  # type: ignore[misc]
+        self._articles.extend(rows)
         if len(self._articles) >= _FLUSH_ROWS:
             self._flush()
 
     def add_annotation(self, article_id: str, record: bytes) -> None:
+        self.add_annotations([(article_id, record)])
+
+    def add_annotations(self, rows: list[tuple[str, bytes]]) -> None:
+        """Add (article id, record) rows, in read order (kept only when the store keeps records)."""
         if self.keep_records:
-            self._annotations.append((article_id, record))
+            self._annotations.extend(rows)
             if len(self._annotations) >= _FLUSH_ROWS:
                 self._flush()
 

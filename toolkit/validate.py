@@ -21,7 +21,7 @@ import orjson
 from toolkit.engines import Engine, EngineOptions, open_engine
 from toolkit.manifest import Layer, Manifest, load_manifest
 from toolkit.problems import Problem, RecordKind
-from toolkit.readers import DEFAULT_MAX_LINE_BYTES, RawLine, file_size, iter_lines
+from toolkit.readers import DEFAULT_MAX_LINE_BYTES, RawLine, file_size, iter_line_batches
 from toolkit.rejects import RejectsWriter
 from toolkit.precheck import AnnotationKey, ArticleKey, CheckContext, bad_dates, precheck
 from toolkit.schemas import fast_validator, reference_validator
@@ -30,8 +30,7 @@ from toolkit.store import RecordStore
 MAX_PROBLEMS_KEPT = 100_000
 FAST_PATH = True  # tests switch it off to compare both paths
 _SCHEMA_ERRORS_PER_RECORD = 5
-BATCH_LINES = 2048
-BATCH_BYTES = 4 * 1024 * 1024
+BATCH_LINES = 4096  # the reader's 1 MiB blocks are cut to this many lines at most
 
 
 @dataclass
@@ -306,12 +305,9 @@ class _Validator:
 
     # -- records --------------------------------------------------------------------------------
 
-    def article(self, raw: RawLine, file: str, key: ArticleKey | None = None) -> None:
+    def article(self, raw: RawLine, file: str) -> None:
+        """The careful path for one article line: every check, every problem explained."""
         counts = self.report.counts
-        if key is not None and self._accept_article(raw, key):
-            counts["articles"].read += 1
-            counts["articles"].valid += 1
-            return
         problems: list[Problem] = []
         record = self.parse(raw, file, "article", problems)
         embedded = record.get("annotations") if record is not None else None
@@ -363,12 +359,10 @@ class _Validator:
         counts["articles"].valid += 1
         counts["annotations"].valid += n_embedded
 
-    def annotation(self, raw: RawLine, file: str, key: AnnotationKey | None = None) -> None:
+    def annotation(self, raw: RawLine, file: str) -> None:
+        """The careful path for one annotation line: every check, every problem explained."""
         counts = self.report.counts["annotations"]
         counts.read += 1
-        if key is not None and self._accept_annotation(raw, key):
-            counts.valid += 1
-            return
         problems: list[Problem] = []
         claims: list[_Claim] = []
         record = self.parse(raw, file, "annotation", problems)
@@ -397,49 +391,82 @@ class _Validator:
         self.store.add_annotation(record["article_id"], raw.data)
         counts.valid += 1
 
-    # -- fast paths -----------------------------------------------------------------------------
+    # -- batches: the fast path ----------------------------------------------------------------
     # Most records are valid. `toolkit.precheck` has already passed every check of one record
-    # alone (in a batch, maybe in another process); these add the cross-record checks, in read
-    # order. They accept a record only when the careful path above would, and otherwise change
-    # nothing and return False so that the careful path runs and explains the problems.
-    # tests/test_validate_fast_path.py checks both give the same reports.
+    # alone (maybe in another process) and left a key; here the cross-record checks run, in read
+    # order, in one tight loop per batch (this loop is the part no engine can share out). A
+    # record is accepted here only when the careful path would accept it; any other record goes
+    # to the careful path, which explains its problems. tests/test_validate_fast_path.py checks
+    # that both give the same reports.
 
-    def _accept_article(self, raw: RawLine, key: ArticleKey) -> bool:
-        article_id, title, text = key
-        if article_id in self.state.article_ids:
-            return False
-        self.state.article_ids[article_id] = True
-        self.store.add_article(article_id, title, text, raw.data)
-        return True
+    def articles(self, file: str, batch: list[RawLine], keys: list[ArticleKey | None]) -> None:
+        ids = self.state.article_ids
+        accepted: list[tuple[str, str, str, bytes]] = []
+        careful = 0
+        for raw, key in zip(batch, keys, strict=True):
+            if key is not None and key[0] not in ids:
+                ids[key[0]] = True
+                accepted.append((*key, raw.data))
+                continue
+            self.store.add_articles(accepted)  # keep the store in read order
+            accepted = []
+            careful += 1
+            self.article(raw, file)
+        self.store.add_articles(accepted)
+        counts = self.report.counts["articles"]
+        fast = len(batch) - careful
+        counts.read += fast
+        counts.valid += fast
 
-    def _accept_annotation(self, raw: RawLine, key: AnnotationKey) -> bool:
-        ann_id, article_id, layer_name, label, start, end, field_name, head, tail = key
+    def annotations(self, file: str, batch: list[RawLine], keys: list[AnnotationKey | None]) -> None:
         st = self.state
-        if ann_id in st.annotation_ids or st.article_ids.get(article_id) is not True:
-            return False
-        layer = self.layers[layer_name]
-        kind = layer.kind
-        span_key = label_key = None
-        if kind == "span" and not layer.overlap:
-            span_key = (article_id, layer_name, field_name)
-            spans = st.no_overlap_spans.get(span_key)
-            if spans is not None and spans.overlapping(start, end) is not None:
-                return False
-        elif kind == "relation":
-            ids = st.annotation_ids
-            if ids.get(head) != article_id or ids.get(tail) != article_id:
-                return False
-        elif kind == "document" and not layer.multi:
-            label_key = (article_id, layer_name)
-            if label_key in st.single_labels:
-                return False
-        st.annotation_ids[ann_id] = article_id if kind == "span" else None
-        if span_key is not None:
-            st.spans(span_key).add(start, end)
-        if label_key is not None:
-            st.single_labels.add(label_key)
-        self.store.add_annotation(article_id, raw.data)
-        return True
+        ids, articles, single_labels, layers = st.annotation_ids, st.article_ids, st.single_labels, self.layers
+        no_overlap = st.no_overlap_spans
+        accepted: list[tuple[str, bytes]] = []
+        careful = 0
+        for raw, key in zip(batch, keys, strict=True):
+            if key is not None:
+                ann_id, article_id, layer_name, _label, start, end, field_name, head, tail = key
+                if ann_id not in ids and articles.get(article_id) is True:
+                    layer = layers[layer_name]
+                    kind = layer.kind
+                    if kind == "span":
+                        if layer.overlap:
+                            ok = True
+                        else:
+                            span_key = (article_id, layer_name, field_name)
+                            spans = no_overlap.get(span_key)
+                            if spans is None:
+                                spans = no_overlap[span_key] = _Intervals()
+                            ok = spans.overlapping(start, end) is None
+                            if ok:
+                                spans.add(start, end)
+                        owner = article_id
+                    elif kind == "relation":
+                        ok = ids.get(head) == article_id and ids.get(tail) == article_id
+                        owner = None
+                    else:
+                        owner = None
+                        if layer.multi:
+                            ok = True
+                        else:
+                            label_key = (article_id, layer_name)
+                            ok = label_key not in single_labels
+                            if ok:
+                                single_labels.add(label_key)
+                    if ok:
+                        ids[ann_id] = owner
+                        accepted.append((article_id, raw.data))
+                        continue
+            self.store.add_annotations(accepted)  # keep the store in read order
+            accepted = []
+            careful += 1
+            self.annotation(raw, file)
+        self.store.add_annotations(accepted)
+        counts = self.report.counts["annotations"]
+        fast = len(batch) - careful
+        counts.read += fast
+        counts.valid += fast
 
     def _reject(self, file: str, raw: RawLine, problems: list[Problem]) -> None:
         for problem in problems:
@@ -480,35 +507,29 @@ def _classify_parse_failure(data: bytes, exc: Exception) -> tuple[str, str]:
     return "invalid-encoding", f"holds an escaped lone surrogate, which is not text ({exc})"
 
 
-def _batches(lines: Iterable[RawLine]) -> Iterator[list[RawLine]]:
-    """Lines grouped into batches of at most `BATCH_LINES` lines or about `BATCH_BYTES` bytes."""
-    batch: list[RawLine] = []
-    size = 0
-    for raw in lines:
-        batch.append(raw)
-        size += len(raw.data)
-        if len(batch) >= BATCH_LINES or size >= BATCH_BYTES:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+def _batches(blocks: Iterable[list[RawLine]]) -> Iterator[list[RawLine]]:
+    """The reader's blocks of lines, cut to at most `BATCH_LINES` lines (the unit of work of an engine)."""
+    for block in blocks:
+        for i in range(0, len(block), BATCH_LINES):
+            yield block[i : i + BATCH_LINES]
 
 
-def _prechecked(engine: Engine, context: CheckContext, lines: Iterable[RawLine]) -> Iterator[tuple[RawLine, Any]]:
-    """Every line with its precheck key (or None), in read order, the batches run by `engine`."""
+def _prechecked(engine: Engine, context: CheckContext,
+                blocks: Iterable[list[RawLine]]) -> Iterator[tuple[list[RawLine], list[Any]]]:
+    """Every batch of lines with the precheck key (or None) of each, in read order, run by `engine`."""
     if not FAST_PATH:
-        for raw in lines:
-            yield raw, None
+        for batch in _batches(blocks):
+            yield batch, [None] * len(batch)
         return
     sent: deque[list[RawLine]] = deque()
 
     def payloads() -> Iterator[list[bytes | None]]:
-        for batch in _batches(lines):
+        for batch in _batches(blocks):
             sent.append(batch)
             yield [None if raw.too_long else raw.data for raw in batch]
 
     for keys in engine.map(precheck, context, payloads()):
-        yield from zip(sent.popleft(), keys, strict=True)
+        yield sent.popleft(), keys
 
 
 def run_validation(
@@ -540,7 +561,7 @@ def run_validation(
                 store.commit()  # batch workers read the articles through their own connections
             name = _display_name(path, manifest.root)
             run.report.files.append(name)
-            handle = run.article if kind == "article" else run.annotation
+            handle = run.articles if kind == "article" else run.annotations
             progress = None
             if on_progress is not None:
                 base = done_before
@@ -548,8 +569,8 @@ def run_validation(
                 def progress(done: int, base: int = base) -> None:
                     on_progress(base + done, total)
 
-            for raw, key in _prechecked(engine, contexts[kind], iter_lines(path, max_line_bytes, progress)):
-                handle(raw, name, key)
+            for batch, keys in _prechecked(engine, contexts[kind], iter_line_batches(path, max_line_bytes, progress)):
+                handle(name, batch, keys)
             done_before += file_size(path)
     finally:
         if rejects is not None:
