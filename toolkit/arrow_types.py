@@ -55,7 +55,10 @@ def arrow_type(spec: dict[str, Any]) -> pa.DataType:
 
 def parse_timestamp(value: str) -> datetime:
     """An RFC 3339 date-time or a YYYY-MM-DD date (midnight UTC) as an aware UTC datetime."""
-    parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:  # RFC 3339 allows a lower-case t and z, which fromisoformat does not read
+        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

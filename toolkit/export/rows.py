@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from toolkit.arrow_types import RowBuilder, RowPlan, parse_timestamp
 from toolkit.engines import Engine
+from toolkit.export.columns import annotation_batch, article_batch
 from toolkit.manifest import Splits
 from toolkit.splits import SPLIT_ORDER, assign_split
 from toolkit.store import RecordStore
@@ -53,10 +54,15 @@ class BuildStats:
         if article.get("published_at"):
             when = parse_timestamp(article["published_at"])
             self._dates(when, when)
+        labels, annotators = self.labels, self.annotators
         for ann in annotations:
-            self.labels.setdefault(ann["layer"], Counter())[ann["label"]] += 1
-            if ann.get("annotator"):
-                self.annotators[ann["annotator"]] += 1
+            layer = ann["layer"]
+            if layer not in labels:
+                labels[layer] = Counter()
+            labels[layer][ann["label"]] += 1
+            annotator = ann.get("annotator")
+            if annotator:
+                annotators[annotator] += 1
         if self.example is None and split == "train":
             self.example = {"article": article, "annotations": annotations[:5]}
 
@@ -103,25 +109,37 @@ class BuiltBatch:
 
 def build_batch(context: RowContext, batch: list[StoredArticle]) -> BuiltBatch:
     """Rows of a batch of stored articles, grouped by (config, split), in read order."""
-    builder = RowBuilder(context.plan, encode_labels=context.output == "arrow")
     stats = BuildStats()
-    rows: dict[tuple[str, str], list[Row]] = {}
+    by_split: dict[str, tuple[list[Row], list[list[Row]]]] = {}
     for article_id, record, annotation_records in batch:
         article = orjson.loads(record)
         annotations = [orjson.loads(a) for a in annotation_records]
         split = assign_split(article_id, context.splits)
         stats.add(split, article, annotations)
-        rows.setdefault(("articles", split), []).append(builder.article_row(article, annotations))
-        if annotations:
-            rows.setdefault(("annotations", split), []).extend(builder.annotation_row(a) for a in annotations)
+        articles, their_annotations = by_split.setdefault(split, ([], []))
+        articles.append(article)
+        their_annotations.append(annotations)
     parts: dict[tuple[str, str], tuple[Any, int]] = {}
-    for key, items in rows.items():
+    for split, (articles, annotations) in by_split.items():
+        flat = [a for group in annotations for a in group]
         if context.output == "arrow":
             assert context.schemas is not None
-            parts[key] = (pa.RecordBatch.from_pylist(items, schema=context.schemas[key[0]]), len(items))
+            parts[("articles", split)] = (article_batch(context.plan, context.schemas["articles"], articles, annotations),
+                                          len(articles))
+            if flat:
+                parts[("annotations", split)] = (annotation_batch(context.plan, context.schemas["annotations"], flat),
+                                                 len(flat))
         else:
-            parts[key] = (b"".join(orjson.dumps(row, default=_iso) + b"\n" for row in items), len(items))
+            builder = RowBuilder(context.plan, encode_labels=False)
+            rows = [builder.article_row(a, anns) for a, anns in zip(articles, annotations, strict=True)]
+            parts[("articles", split)] = (_json_lines(rows), len(rows))
+            if flat:
+                parts[("annotations", split)] = (_json_lines([builder.annotation_row(a) for a in flat]), len(flat))
     return BuiltBatch(parts, stats)
+
+
+def _json_lines(rows: list[Row]) -> bytes:
+    return b"".join(orjson.dumps(row, default=_iso) + b"\n" for row in rows)
 
 
 def _iso(value: Any) -> Any:
