@@ -38,3 +38,22 @@ def test_same_report_on_each_problem_code(code, make_dataset, monkeypatch):
     for articles, annotations in ((bad_articles, bad_annotations), (good_articles, good_annotations)):
         fast, careful = both_ways(make_dataset(_strip_none(articles), _strip_none(annotations)), monkeypatch)
         assert fast.problems == careful.problems and fast.ok == careful.ok
+
+
+def test_workers_that_cannot_read_the_article_database_change_nothing(tmp_path, monkeypatch):
+    # A Ray worker on another node cannot open the driver's temporary SQLite file: its span
+    # annotations get no key and the driver checks them.
+    import toolkit.precheck as precheck
+
+    root = generate(tmp_path / "c", 200, seed=4, broken=0.05)
+    expected = validate(root)
+    monkeypatch.setattr(precheck, "_texts", lambda path: None)
+    assert precheck.precheck(precheck.CheckContext("annotation", {}, "/nonexistent/x.sqlite"), [b"{}"]) == [None]
+    got = validate(root)
+    assert got.problems == expected.problems and got.ok == expected.ok
+
+
+def test_an_unreadable_article_database_gives_no_keys(tmp_path):
+    import toolkit.precheck as precheck
+
+    assert precheck._texts(str(tmp_path / "missing.sqlite")) is None

@@ -94,9 +94,19 @@ class ArticleTexts:
 
 
 @lru_cache(maxsize=2)
-def _texts(path: str) -> ArticleTexts:
-    """One read-only connection per process and database (workers run many batches; old ones are closed)."""
-    return ArticleTexts(sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False))
+def _texts(path: str) -> ArticleTexts | None:
+    """One read-only connection per process and database (workers run many batches; old ones are closed).
+
+    None where the database cannot be read: a Ray worker on another node than the driver, when the
+    temporary folder is not on a shared file system. Span annotations then get no key here and
+    the driver checks them (same verdicts, less parallel work).
+    """
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        db.execute("SELECT 1 FROM articles LIMIT 1")
+    except sqlite3.Error:
+        return None
+    return ArticleTexts(db)
 
 
 def precheck(context: CheckContext, lines: list[bytes | None]) -> list[Any]:

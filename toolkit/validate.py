@@ -127,7 +127,9 @@ _Claim = tuple[str, Any, Any]
 class _State:
     """Cross-record memory: ids seen and what later records may refer to."""
 
-    article_ids: dict[str, bool] = field(default_factory=dict)  # id → valid (False: only rejected copies)
+    # id → the id itself when valid (one string object that every annotation of the article shares,
+    # which saves memory per annotation), or False when only rejected copies were read.
+    article_ids: dict[str, str | bool] = field(default_factory=dict)
     annotation_ids: dict[str, str | None] = field(default_factory=dict)  # id → article id if a span
     no_overlap_spans: dict[tuple[str, str, str], _Intervals] = field(default_factory=dict)
     single_labels: set[tuple[str, str]] = field(default_factory=set)
@@ -351,7 +353,7 @@ class _Validator:
             counts["articles"].invalid += 1
             counts["annotations"].invalid += n_embedded
             return
-        self.state.article_ids[article_id] = True
+        self.state.article_ids[article_id] = article_id
         body = {k: v for k, v in record.items() if k != "annotations"}
         self.store.add_article(article_id, record["title"], record["text"], orjson.dumps(body))
         for ann in embedded or ():
@@ -377,6 +379,7 @@ class _Validator:
                 self._problem(problems, file, raw.number, record["id"], "annotation", "invalid-article",
                               "/article_id", f"article '{article_id}' was rejected; fix it and this annotation is kept")
             else:
+                article_id = known
                 fields = self.store.fields(article_id)
             for name, value in bad_dates(record, "annotation"):
                 self._problem(problems, file, raw.number, record["id"], "annotation", "invalid-date", f"/{name}",
@@ -405,7 +408,7 @@ class _Validator:
         careful = 0
         for raw, key in zip(batch, keys, strict=True):
             if key is not None and key[0] not in ids:
-                ids[key[0]] = True
+                ids[key[0]] = key[0]
                 accepted.append((*key, raw.data))
                 continue
             self.store.add_articles(accepted)  # keep the store in read order
@@ -427,14 +430,17 @@ class _Validator:
         for raw, key in zip(batch, keys, strict=True):
             if key is not None:
                 ann_id, article_id, layer_name, _label, start, end, field_name, head, tail = key
-                if ann_id not in ids and articles.get(article_id) is True:
+                article_id = articles.get(article_id)
+                if ann_id not in ids and article_id:
                     layer = layers[layer_name]
+                    layer_name = layer.name
                     kind = layer.kind
                     if kind == "span":
                         if layer.overlap:
                             ok = True
                         else:
-                            span_key = (article_id, layer_name, field_name)
+                            # Literals, so that every key shares the same two field-name strings.
+                            span_key = (article_id, layer_name, "title" if field_name == "title" else "text")
                             spans = no_overlap.get(span_key)
                             if spans is None:
                                 spans = no_overlap[span_key] = _Intervals()
