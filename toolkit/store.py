@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 from toolkit.precheck import ArticleTexts
@@ -39,14 +40,14 @@ class RecordStore:
             CREATE TABLE articles (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, title TEXT, text TEXT,
                                    record BLOB);
             CREATE UNIQUE INDEX articles_id ON articles (id);
-            CREATE TABLE annotations (seq INTEGER PRIMARY KEY, article_id TEXT NOT NULL, record BLOB);
+            CREATE TABLE annotations (seq INTEGER PRIMARY KEY, article_id TEXT NOT NULL, records BLOB);
             BEGIN;
             """
         )
         self.keep_records = keep_records
         self._texts = ArticleTexts(self._db)
         self._articles: list[tuple[str, str, str, bytes | None]] = []  # waiting for one INSERT
-        self._annotations: list[tuple[str, bytes]] = []
+        self._annotations: list[tuple[str, bytes]] = []  # (article id, its consecutive records)
         self._annotations_indexed = False
 
     def __enter__(self) -> RecordStore:
@@ -74,18 +75,32 @@ class RecordStore:
         self.add_annotations([(article_id, record)])
 
     def add_annotations(self, rows: list[tuple[str, bytes]]) -> None:
-        """Add (article id, record) rows, in read order (kept only when the store keeps records)."""
-        if self.keep_records:
-            self._annotations.extend(rows)
-            if len(self._annotations) >= _FLUSH_ROWS:
-                self._flush()
+        """Add (article id, record) rows, in read order (kept only when the store keeps records).
+
+        Consecutive records of the same article — the usual layout of annotation files — are
+        stored as one row, their lines joined by newlines (a JSON line holds no newline byte):
+        an order of magnitude fewer rows to insert, index and read back.
+        """
+        if not self.keep_records or not rows:
+            return
+        runs = self._annotations
+        run_article, run = rows[0][0], [rows[0][1]]
+        for article_id, record in islice(rows, 1, None):
+            if article_id == run_article:
+                run.append(record)
+            else:
+                runs.append((run_article, b"\n".join(run)))
+                run_article, run = article_id, [record]
+        runs.append((run_article, b"\n".join(run)))
+        if len(runs) >= _FLUSH_ROWS:
+            self._flush()
 
     def _flush(self) -> None:
         if self._articles:
             self._db.executemany("INSERT INTO articles (id, title, text, record) VALUES (?, ?, ?, ?)", self._articles)
             self._articles = []
         if self._annotations:
-            self._db.executemany("INSERT INTO annotations (article_id, record) VALUES (?, ?)", self._annotations)
+            self._db.executemany("INSERT INTO annotations (article_id, records) VALUES (?, ?)", self._annotations)
             self._annotations = []
 
     def fields(self, article_id: str) -> tuple[str, str] | None:
@@ -119,13 +134,13 @@ class RecordStore:
         """
         self._flush()
         annotations = self._db.execute(
-            "SELECT a.seq, n.record FROM annotations n JOIN articles a ON a.id = n.article_id "
+            "SELECT a.seq, n.records FROM annotations n JOIN articles a ON a.id = n.article_id "
             "ORDER BY a.seq, n.seq"
         )
         pending = next(annotations, None)
         for seq, article_id, record in self._db.execute("SELECT seq, id, record FROM articles ORDER BY seq"):
             mine: list[bytes] = []
             while pending is not None and pending[0] == seq:
-                mine.append(pending[1])
+                mine.extend(pending[1].split(b"\n"))
                 pending = next(annotations, None)
             yield article_id, record, mine
