@@ -81,3 +81,18 @@ def test_good_only_corpus_is_clean(make_dataset):
     annotations = [good_annotation(j, j) for j in range(3)]
     assert validate(make_dataset(articles, annotations)).ok
     assert TEXT  # the phrases the generator uses are in the shared text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 12)), max_size=40))
+def test_interval_set_accepts_exactly_the_spans_that_overlap_no_earlier_one(spans):
+    from toolkit.validate import _Intervals
+
+    fast, kept = _Intervals(), []
+    for start, length in spans:
+        end = start + length
+        expected = all(end <= s or e <= start for s, e in kept)
+        assert fast.try_add(start, end) == expected
+        if expected:
+            kept.append((start, end))
+    assert list(zip(fast.starts, fast.ends, strict=True)) == sorted(kept)

@@ -108,6 +108,18 @@ class _Intervals:
             return self.starts[i], self.ends[i]
         return None
 
+    def try_add(self, start: int, end: int) -> bool:
+        """Add [start, end) unless it overlaps one already here; whether it was added."""
+        starts, ends = self.starts, self.ends
+        if not starts or start >= ends[-1]:  # the usual case: spans come in text order
+            starts.append(start)
+            ends.append(end)
+            return True
+        if self.overlapping(start, end) is not None:
+            return False
+        self.add(start, end)
+        return True
+
     def add(self, start: int, end: int) -> None:
         i = bisect_right(self.starts, start)
         self.starts.insert(i, start)
@@ -444,9 +456,7 @@ class _Validator:
                             spans = no_overlap.get(span_key)
                             if spans is None:
                                 spans = no_overlap[span_key] = _Intervals()
-                            ok = spans.overlapping(start, end) is None
-                            if ok:
-                                spans.add(start, end)
+                            ok = spans.try_add(start, end)
                         owner = article_id
                     elif kind == "relation":
                         ok = ids.get(head) == article_id and ids.get(tail) == article_id
