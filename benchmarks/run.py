@@ -43,8 +43,12 @@ class Run:
 def measure(name: str, argv: list[str], env: dict[str, str] | None = None) -> Run:
     """Run a command in a child process; its wall time and its own peak RSS (not ours)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})})
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})},
+    )
     assert proc.stdout is not None
     output = proc.stdout.read().decode(errors="replace")
     _, status, usage = os.wait4(proc.pid, 0)
@@ -75,7 +79,8 @@ DATASETS_BASELINE = r"""
 import sys, tempfile
 import datasets
 cache = tempfile.mkdtemp()
-for path, out in ((sys.argv[1], sys.argv[3] + "/articles.parquet"), (sys.argv[2], sys.argv[3] + "/annotations.parquet")):
+for path, name in ((sys.argv[1], "articles"), (sys.argv[2], "annotations")):
+    out = f"{sys.argv[3]}/{name}.parquet"
     ds = datasets.load_dataset("json", data_files=path, split="train", cache_dir=cache)
     ds.to_parquet(out)
     print(out, ds.num_rows)
@@ -83,7 +88,8 @@ for path, out in ((sys.argv[1], sys.argv[3] + "/articles.parquet"), (sys.argv[2]
 
 DUCKDB_BASELINE = r"""
 import sys, duckdb
-for path, out in ((sys.argv[1], sys.argv[3] + "/articles.parquet"), (sys.argv[2], sys.argv[3] + "/annotations.parquet")):
+for path, name in ((sys.argv[1], "articles"), (sys.argv[2], "annotations")):
+    out = f"{sys.argv[3]}/{name}.parquet"
     duckdb.sql(f"COPY (SELECT * FROM read_json('{path}')) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
     print(out)
 """
@@ -99,7 +105,9 @@ def corpus(workdir: Path, n: int) -> Path:
 
 
 def count_records(root: Path) -> int:
-    return sum(sum(1 for line in open(root / name, "rb") if line.strip()) for name in ("articles.jsonl", "annotations.jsonl"))
+    return sum(
+        sum(1 for line in open(root / name, "rb") if line.strip()) for name in ("articles.jsonl", "annotations.jsonl")
+    )
 
 
 def table(rows: list[list[str]]) -> str:
@@ -125,25 +133,68 @@ def main(argv: list[str] | None = None) -> int:
     records = count_records(root)
     files = [str(root / "articles.jsonl"), str(root / "annotations.jsonl")]
     out = args.workdir / "out"
-    print(f"corpus: {args.articles:,} articles, {records:,} records, "
-          f"{sum(os.path.getsize(f) for f in files) / 2**20:,.0f} MiB JSONL; {os.cpu_count()} cores\n", flush=True)
+    print(
+        f"corpus: {args.articles:,} articles, {records:,} records, "
+        f"{sum(os.path.getsize(f) for f in files) / 2**20:,.0f} MiB JSONL; {os.cpu_count()} cores\n",
+        flush=True,
+    )
 
     rows = [["task", "contender", "wall s", "records/s", "peak RSS MiB", "ratio", "goal"]]
     plain = measure("jsonschema loop", [PY, "-c", JSONSCHEMA_LOOP, *files])
     ours = measure("news-toolkit validate", [*cli, "validate", str(root), *workers])
-    rows.append(["validate", plain.name, f"{plain.seconds:.2f}", f"{records / plain.seconds:,.0f}", f"{plain.peak_mib:,.0f}", "1.0×", ""])
+    rows.append(
+        [
+            "validate",
+            plain.name,
+            f"{plain.seconds:.2f}",
+            f"{records / plain.seconds:,.0f}",
+            f"{plain.peak_mib:,.0f}",
+            "1.0×",
+            "",
+        ]
+    )
     speedup = plain.seconds / ours.seconds
-    rows.append(["validate", ours.name, f"{ours.seconds:.2f}", f"{records / ours.seconds:,.0f}", f"{ours.peak_mib:,.0f}",
-                 f"{speedup:.1f}× faster", "≥ 20× " + ("met" if speedup >= 20 else "NOT met")])
+    rows.append(
+        [
+            "validate",
+            ours.name,
+            f"{ours.seconds:.2f}",
+            f"{records / ours.seconds:,.0f}",
+            f"{ours.peak_mib:,.0f}",
+            f"{speedup:.1f}× faster",
+            "≥ 20× " + ("met" if speedup >= 20 else "NOT met"),
+        ]
+    )
 
     shutil.rmtree(out, ignore_errors=True)
     (out / "datasets").mkdir(parents=True)
     base = measure("datasets json + to_parquet", [PY, "-c", DATASETS_BASELINE, *files, str(out / "datasets")])
-    export = measure("news-toolkit export hf", [*cli, "export", str(root), "--format", "hf", "--out", str(out / "ours"), *workers])
-    rows.append(["export", base.name, f"{base.seconds:.2f}", f"{records / base.seconds:,.0f}", f"{base.peak_mib:,.0f}", "1.0×", ""])
+    export = measure(
+        "news-toolkit export hf", [*cli, "export", str(root), "--format", "hf", "--out", str(out / "ours"), *workers]
+    )
+    rows.append(
+        [
+            "export",
+            base.name,
+            f"{base.seconds:.2f}",
+            f"{records / base.seconds:,.0f}",
+            f"{base.peak_mib:,.0f}",
+            "1.0×",
+            "",
+        ]
+    )
     ratio = export.seconds / base.seconds
-    rows.append(["export", export.name, f"{export.seconds:.2f}", f"{records / export.seconds:,.0f}", f"{export.peak_mib:,.0f}",
-                 f"{ratio:.2f}× its time", "≤ 1.0× " + ("met" if ratio <= 1.0 else "NOT met")])
+    rows.append(
+        [
+            "export",
+            export.name,
+            f"{export.seconds:.2f}",
+            f"{records / export.seconds:,.0f}",
+            f"{export.peak_mib:,.0f}",
+            f"{ratio:.2f}× its time",
+            "≤ 1.0× " + ("met" if ratio <= 1.0 else "NOT met"),
+        ]
+    )
     try:
         import duckdb  # noqa: F401
 
@@ -154,9 +205,28 @@ def main(argv: list[str] | None = None) -> int:
         (out / "duckdb").mkdir()
         duck = measure("duckdb COPY to parquet", [PY, "-c", DUCKDB_BASELINE, *files, str(out / "duckdb")])
         ratio = export.seconds / duck.seconds
-        rows.append(["export", duck.name, f"{duck.seconds:.2f}", f"{records / duck.seconds:,.0f}", f"{duck.peak_mib:,.0f}", "1.0×", ""])
-        rows.append(["export", "news-toolkit vs duckdb", "", "", "", f"{ratio:.2f}× its time",
-                     "≤ 1.5× " + ("met" if ratio <= 1.5 else "NOT met")])
+        rows.append(
+            [
+                "export",
+                duck.name,
+                f"{duck.seconds:.2f}",
+                f"{records / duck.seconds:,.0f}",
+                f"{duck.peak_mib:,.0f}",
+                "1.0×",
+                "",
+            ]
+        )
+        rows.append(
+            [
+                "export",
+                "news-toolkit vs duckdb",
+                "",
+                "",
+                "",
+                f"{ratio:.2f}× its time",
+                "≤ 1.5× " + ("met" if ratio <= 1.5 else "NOT met"),
+            ]
+        )
     else:
         rows.append(["export", "duckdb COPY", "skipped", "", "", "", "pip install duckdb"])
 
@@ -165,14 +235,34 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         r = corpus(args.workdir, n)
         shutil.rmtree(out / f"mem-{n}", ignore_errors=True)
-        run = measure(f"export {n:,}", [*cli, "export", str(r), "--format", "hf", "--out", str(out / f"mem-{n}"), *workers])
+        run = measure(
+            f"export {n:,}", [*cli, "export", str(r), "--format", "hf", "--out", str(out / f"mem-{n}"), *workers]
+        )
         peaks.append(run.peak_mib)
-        rows.append(["memory", f"export hf, {n:,} articles", f"{run.seconds:.2f}", "", f"{run.peak_mib:,.0f}", "",
-                     "< 1024 MiB " + ("met" if run.peak_mib < 1024 else "NOT met")])
+        rows.append(
+            [
+                "memory",
+                f"export hf, {n:,} articles",
+                f"{run.seconds:.2f}",
+                "",
+                f"{run.peak_mib:,.0f}",
+                "",
+                "< 1024 MiB " + ("met" if run.peak_mib < 1024 else "NOT met"),
+            ]
+        )
     if len(peaks) >= 2:
         growth = peaks[-1] / peaks[0] - 1
-        rows.append(["memory", f"growth {sizes[0]:,} → {sizes[-1]:,}", "", "", f"{growth:+.0%}", "",
-                     "< 25% " + ("met" if growth < 0.25 else "NOT met")])
+        rows.append(
+            [
+                "memory",
+                f"growth {sizes[0]:,} → {sizes[-1]:,}",
+                "",
+                "",
+                f"{growth:+.0%}",
+                "",
+                "< 25% " + ("met" if growth < 0.25 else "NOT met"),
+            ]
+        )
     print(table(rows))
     shutil.rmtree(out, ignore_errors=True)
     return 0

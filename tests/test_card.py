@@ -7,8 +7,8 @@ import re
 
 import pytest
 import yaml
-
 from conftest import article, span
+
 from toolkit.export import export
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

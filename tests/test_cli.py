@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import EXAMPLE, article, span
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
 from conftest import EXAMPLE, LAYERS, REPO, TEXT
+
 from toolkit.arrow_types import RowBuilder, annotation_features, article_features, row_plan
 from toolkit.export.columns import annotation_batch, article_batch
 from toolkit.manifest import parse_manifest

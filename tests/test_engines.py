@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 import toolkit.export.rows as rows_module
-from conftest import REPO
 from toolkit import ToolkitError, validate
 from toolkit.engines import SMALL_INPUT_BYTES, EngineOptions, available_cores
 from toolkit.export import export

@@ -14,8 +14,8 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-
 from conftest import LAYERS, TEXT, article, span
+
 from toolkit.export import export
 from toolkit.splits import assign_split
 

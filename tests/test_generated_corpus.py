@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
+
 from toolkit import validate
 
 sys.path.insert(0, str(REPO / "benchmarks"))

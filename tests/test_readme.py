@@ -1,6 +1,7 @@
 """The README's generated parts are current."""
 
 from conftest import REPO
+
 from toolkit.problems import codes_markdown_table
 
 

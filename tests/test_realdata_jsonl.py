@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import SHARED
+
 from toolkit import validate
 
 REALDATA = SHARED / "realdata"

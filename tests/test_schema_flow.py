@@ -8,9 +8,9 @@ import os
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import article, span
 
 import toolkit.schemas as schemas
-from conftest import article, span
 from toolkit.export import export
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

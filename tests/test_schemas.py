@@ -6,14 +6,13 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import EXAMPLE, REPO, article, span
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLE, REPO, article, span
 from toolkit.schemas import SCHEMA_NAMES, fast_validator, load_schema, reference_validator
 
 

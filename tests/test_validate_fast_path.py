@@ -6,9 +6,9 @@ import importlib
 import sys
 
 import pytest
-
 from conftest import REPO
 from test_problem_codes import CASES, _strip_none
+
 from toolkit import validate
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -35,8 +35,8 @@ def test_same_report_on_generated_faults(tmp_path, monkeypatch):
 @pytest.mark.parametrize("code", sorted(CASES))
 def test_same_report_on_each_problem_code(code, make_dataset, monkeypatch):
     bad_articles, bad_annotations, good_articles, good_annotations = CASES[code]
-    for articles, annotations in ((bad_articles, bad_annotations), (good_articles, good_annotations)):
-        fast, careful = both_ways(make_dataset(_strip_none(articles), _strip_none(annotations)), monkeypatch)
+    for articles, anns in ((bad_articles, bad_annotations), (good_articles, good_annotations)):
+        fast, careful = both_ways(make_dataset(_strip_none(articles), _strip_none(anns)), monkeypatch)
         assert fast.problems == careful.problems and fast.ok == careful.ok
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 
+from conftest import TEXT, article, span
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TEXT, article, span
 from toolkit import validate
 
 GOOD_ARTICLE = lambda i: json.dumps(article(id=f"a{i}"), ensure_ascii=False).encode()  # noqa: E731

@@ -92,7 +92,8 @@ def validate(
 ) -> None:
     """Check every record: JSON Schema, then offsets, quoted text, ids, references and labels."""
     from toolkit.console import print_report, progress_bar
-    from toolkit.validate import ValidationReport, validate as validate_dataset
+    from toolkit.validate import ValidationReport
+    from toolkit.validate import validate as validate_dataset
 
     def work() -> ValidationReport:
         with progress_bar("validating") as on_progress:
@@ -109,7 +110,9 @@ def validate(
 @app.command()
 def export(
     path: DatasetPath,
-    format: Annotated[str, typer.Option("--format", "-f", help="hf (Hub layout + card + Croissant), parquet or jsonl.")] = "hf",
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="hf (Hub layout + card + Croissant), parquet or jsonl.")
+    ] = "hf",
     out: Annotated[Path, typer.Option(help="Folder the build is written into.")] = Path("dist"),
     skip_invalid: Annotated[
         bool, typer.Option(help="Export the valid records; write the invalid ones to <out>/<name>.rejects/.")
@@ -121,8 +124,10 @@ def export(
     ray_address: RayAddress = None,
 ) -> None:
     """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing)."""
-    from toolkit.console import out as console, print_report, progress_bar
-    from toolkit.export import ExportResult, export as export_dataset
+    from toolkit.console import out as console
+    from toolkit.console import print_report, progress_bar
+    from toolkit.export import ExportResult
+    from toolkit.export import export as export_dataset
     from toolkit.splits import SPLIT_ORDER
 
     def work() -> ExportResult:
@@ -165,8 +170,10 @@ def ingest_text(
     profile: Annotated[str | None, typer.Option(help="Site profile: a built-in name or a YAML file.")] = None,
 ) -> None:
     """Parse scraped article text files (title, date, caption, body, READ links) into article records."""
-    from toolkit.console import err as error_console, out as console
-    from toolkit.ingest.text import TextIngestResult, ingest_text as run_ingest, write_articles
+    from toolkit.console import err as error_console
+    from toolkit.console import out as console
+    from toolkit.ingest.text import TextIngestResult, write_articles
+    from toolkit.ingest.text import ingest_text as run_ingest
 
     def work() -> tuple[TextIngestResult, int]:
         result = run_ingest(files, language=language, timezone=timezone, source_name=source_name, profile=profile)
@@ -176,7 +183,8 @@ def ingest_text(
     for problem in result.problems:
         where = f"{problem.path}:{problem.line}" if problem.line else str(problem.path)
         error_console.print(f"{where}: {problem.code}: {problem.message}", markup=False)
-    console.print(f"Wrote {written:,} articles to {out}" + (f"; skipped {len(result.problems):,} files" if result.problems else ""))
+    skipped = f"; skipped {len(result.problems):,} files" if result.problems else ""
+    console.print(f"Wrote {written:,} articles to {out}{skipped}")
     raise typer.Exit(EXIT_INVALID if result.problems else EXIT_OK)
 
 
@@ -184,7 +192,9 @@ def ingest_text(
 def import_(
     tool: Annotated[str, typer.Argument(help="labelstudio, doccano, brat, webanno or semeval.")],
     paths: Annotated[list[Path], typer.Argument(help="Export files or folders of the tool.")],
-    out: Annotated[Path, typer.Option(help="Dataset folder to write (dataset.yaml, articles.jsonl, annotations.jsonl).")],
+    out: Annotated[
+        Path, typer.Option(help="Dataset folder to write (dataset.yaml, articles.jsonl, annotations.jsonl).")
+    ],
     name: Annotated[str | None, typer.Option(help="Dataset name (slug); default: the folder name.")] = None,
     language: Annotated[str, typer.Option(help="BCP 47 language of the texts.")] = "und",
     offset_unit: Annotated[
@@ -192,7 +202,8 @@ def import_(
     ] = None,
 ) -> None:
     """Import an annotation tool's export as a dataset that validate and export accept."""
-    from toolkit.console import err as error_console, out as console
+    from toolkit.console import err as error_console
+    from toolkit.console import out as console
     from toolkit.ingest import ImportOptions, ImportSummary, import_dataset
 
     if offset_unit not in (None, "codepoint", "utf16"):

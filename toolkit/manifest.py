@@ -75,7 +75,9 @@ def find_manifest(path: Path) -> Path:
         raise ToolkitError(f"{path}: no dataset.yaml in this folder")
     if path.is_file():
         if path.suffix.lower() not in (".yaml", ".yml"):
-            raise ToolkitError(f"{path}: expected a dataset folder or its dataset.yaml, not a {path.suffix or 'plain'} file")
+            raise ToolkitError(
+                f"{path}: expected a dataset folder or its dataset.yaml, not a {path.suffix or 'plain'} file"
+            )
         return path
     raise ToolkitError(f"{path}: no such file or folder")
 

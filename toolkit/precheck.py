@@ -28,7 +28,9 @@ from toolkit.schemas import date_fields, fast_validator
 
 # What a line that passed gives the driver.
 ArticleKey = tuple[str, str, str]  # id, title, text
-AnnotationKey = tuple[str, str, str, str, Any, Any, str, Any, Any]  # id, article, layer, label, start, end, field, head, tail
+AnnotationKey = tuple[
+    str, str, str, str, Any, Any, str, Any, Any
+]  # id, article, layer, label, start, end, field, head, tail
 
 
 def bad_dates(record: dict[str, Any], kind: RecordKind) -> list[tuple[str, str]]:
@@ -132,8 +134,13 @@ def _article(data: bytes) -> ArticleKey | None:
     return record["id"], record["title"], record["text"]
 
 
-def _annotation(data: bytes, layers: dict[str, Layer], label_sets: dict[str, frozenset[str]],
-                texts: ArticleTexts | None, dates: tuple[str, ...]) -> AnnotationKey | None:
+def _annotation(
+    data: bytes,
+    layers: dict[str, Layer],
+    label_sets: dict[str, frozenset[str]],
+    texts: ArticleTexts | None,
+    dates: tuple[str, ...],
+) -> AnnotationKey | None:
     try:
         ann = orjson.loads(data)
     except orjson.JSONDecodeError:

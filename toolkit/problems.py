@@ -25,7 +25,9 @@ CODES: dict[str, str] = {
     "unexpected-span": "A document or relation annotation that carries span offsets.",
     "span-out-of-bounds": "start/end do not satisfy 0 <= start < end <= length of the field (in code points).",
     "span-text-mismatch": "The annotation's text differs from the field's code points between start and end.",
-    "span-overlap": "A span overlapping an earlier span of the same layer and field, in a layer declared overlap: false.",
+    "span-overlap": (
+        "A span overlapping an earlier span of the same layer and field, in a layer declared overlap: false."
+    ),
     "conflicting-label": "A second label for the same article in a document layer that is not declared multi: true.",
     "missing-reference": "A relation annotation without head or tail.",
     "unknown-reference": "A relation's head or tail is not a valid span annotation of the same article read before it.",

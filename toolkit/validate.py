@@ -20,10 +20,10 @@ import orjson
 
 from toolkit.engines import Engine, EngineOptions, open_engine
 from toolkit.manifest import Layer, Manifest, load_manifest
+from toolkit.precheck import AnnotationKey, ArticleKey, CheckContext, bad_dates, precheck
 from toolkit.problems import Problem, RecordKind
 from toolkit.readers import DEFAULT_MAX_LINE_BYTES, RawLine, file_size, iter_line_batches
 from toolkit.rejects import RejectsWriter
-from toolkit.precheck import AnnotationKey, ArticleKey, CheckContext, bad_dates, precheck
 from toolkit.schemas import fast_validator, reference_validator
 from toolkit.store import RecordStore
 
@@ -243,7 +243,8 @@ class _Validator:
         layer = self.layers.get(layer_name)
         if layer is None:
             declared = ", ".join(self.layers) or "none"
-            bad("unknown-layer", "/layer", f"layer '{layer_name}' is not declared in the manifest (declared: {declared})")
+            bad("unknown-layer", "/layer",
+                f"layer '{layer_name}' is not declared in the manifest (declared: {declared})")
             return
         label = ann["label"]
         if label not in self.label_sets[layer_name]:

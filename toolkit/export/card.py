@@ -131,8 +131,9 @@ def front_matter(
             "config_name": config,
             "features": features[config]._to_yaml_list(),
             "splits": [
-                {"name": split, "num_bytes": split_sizes[config][split][1], "num_examples": split_sizes[config][split][0]}
+                {"name": split, "num_bytes": size, "num_examples": rows}
                 for split in split_files[config]
+                for rows, size in [split_sizes[config][split]]
             ],
         }
         for config in split_files
@@ -167,20 +168,22 @@ def render_card(
     parts.append(_how_to_load(load_path, manifest))
     parts.append(_structure(manifest, features))
     parts.append(_example(stats))
+    ratios = ", ".join(f"{k} {v:g}" for k, v in manifest.splits.ratios().items())
+    split_rows = [[s, f"{stats.articles[s]:,}", f"{stats.annotations[s]:,}"] for s in split_files.get("articles", {})]
     parts.append("## Splits\n\n" + "Articles are assigned to splits by a stable hash of their id and the seed "
-                 f"{manifest.splits.seed} (ratios " + ", ".join(f"{k} {v:g}" for k, v in manifest.splits.ratios().items())
-                 + "), so adding articles never moves existing ones; an annotation follows its article.\n\n"
-                 + _table(["split", "articles", "annotations"],
-                          [[s, f"{stats.articles[s]:,}", f"{stats.annotations[s]:,}"] for s in split_files.get("articles", {})]))
+                 f"{manifest.splits.seed} (ratios {ratios}), so adding articles never moves existing ones; "
+                 "an annotation follows its article.\n\n" + _table(["split", "articles", "annotations"], split_rows))
     parts.append(_labels(manifest, stats))
     parts.append(_sources(stats))
     parts.append(_annotation_process(manifest, stats))
     parts.append(_limitations(manifest, stats))
     parts.append("## License\n\n" + (
-        f"`{escape(meta['license'])}`" + (f" ({escape(meta.get('license_name', ''))})" if meta["license"] == "other" else "")
+        f"`{escape(meta['license'])}`"
+        + (f" ({escape(meta.get('license_name', ''))})" if meta["license"] == "other" else "")
         + ". Check the licenses of the original articles before redistributing their text."))
     citation = manifest.get("citation")
-    parts.append("## Citation\n\n" + (fenced(citation, "bibtex") if citation else "No citation was given in the manifest."))
+    parts.append("## Citation\n\n"
+                 + (fenced(citation, "bibtex") if citation else "No citation was given in the manifest."))
     parts.append(f"<sub>Built with news-toolkit. Loading needs `datasets>={MIN_DATASETS_VERSION}`.</sub>")
     return "\n\n".join(parts) + "\n"
 
@@ -201,7 +204,8 @@ def _how_to_load(load_path: str, manifest: Manifest) -> str:
         lines += [f"names = articles['train'].features[{span!r}].feature['label'].names",
                   f"print([(s['text'], names[s['label']]) for s in row[{span!r}]])"]
     if doc:
-        lines += [f"print(articles['train'].features[{doc!r}].int2str(row[{doc!r}]) if row[{doc!r}] is not None else None)"]
+        lines += [f"print(articles['train'].features[{doc!r}].int2str(row[{doc!r}]) "
+                  f"if row[{doc!r}] is not None else None)"]
     code = "\n".join(lines)
     return ("## How to load\n\n" + fenced(code, "python") + "\n\n"
             f"On the Hub, replace the folder by the repository id. Do not pass `data_files=`: it makes `datasets` "
@@ -240,7 +244,8 @@ def _example(stats: BuildStats) -> str:
             article[key] = article[key][:300] + "…"
     sample = {"article": article, "first annotations": stats.example["annotations"]}
     body = orjson.dumps(sample, option=orjson.OPT_INDENT_2).decode()
-    return "## Example instance\n\nThe first article of the train split (text truncated), as stored:\n\n" + fenced(body, "json")
+    return ("## Example instance\n\nThe first article of the train split (text truncated), as stored:\n\n"
+            + fenced(body, "json"))
 
 
 def _labels(manifest: Manifest, stats: BuildStats) -> str:
@@ -250,8 +255,10 @@ def _labels(manifest: Manifest, stats: BuildStats) -> str:
         rows = [[cell(label), f"{counts.get(label, 0):,}", cell(layer.label_descriptions.get(label, ""))]
                 for label in layer.labels]
         header = f"### `{escape(name)}` ({layer.kind}"
-        header += ", overlapping spans allowed)" if layer.kind == "span" and layer.overlap else (
-            ", no overlapping spans)" if layer.kind == "span" else (", several labels per article)" if layer.multi else ")"))
+        if layer.kind == "span":
+            header += ", overlapping spans allowed)" if layer.overlap else ", no overlapping spans)"
+        else:
+            header += ", several labels per article)" if layer.multi else ")"
         parts.append(header + "\n\n" + _table(["label", "count", "description"], rows))
     return "\n\n".join(parts)
 

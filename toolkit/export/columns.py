@@ -26,8 +26,13 @@ def _array(values: list[Any], spec: dict[str, Any], arrow_type: pa.DataType) -> 
     return pa.array(values, type=arrow_type)
 
 
-def _struct_list(items_per_row: list[list[Record]], list_type: pa.ListType, properties: dict[str, dict[str, Any]],
-                 label_ids: dict[str, int], default_field: bool) -> pa.Array:
+def _struct_list(
+    items_per_row: list[list[Record]],
+    list_type: pa.ListType,
+    properties: dict[str, dict[str, Any]],
+    label_ids: dict[str, int],
+    default_field: bool,
+) -> pa.Array:
     """A `list<struct>` column: row i holds the items of `items_per_row[i]`."""
     offsets = [0]
     flat: list[Record] = []
@@ -48,7 +53,9 @@ def _struct_list(items_per_row: list[list[Record]], list_type: pa.ListType, prop
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=list_type)
 
 
-def article_batch(plan: RowPlan, schema: pa.Schema, articles: list[Record], annotations: list[list[Record]]) -> pa.RecordBatch:
+def article_batch(
+    plan: RowPlan, schema: pa.Schema, articles: list[Record], annotations: list[list[Record]]
+) -> pa.RecordBatch:
     """The `articles` config rows of `articles` (with `annotations[i]` those of article i), labels as ids."""
     lists = {k for k, spec in plan.article_properties.items() if spec.get("type") == "array"}
     label_ids = {name: {label: i for i, label in enumerate(layer.labels)} for name, layer in plan.layers.items()}
@@ -72,7 +79,9 @@ def article_batch(plan: RowPlan, schema: pa.Schema, articles: list[Record], anno
         elif layer.kind == "span":
             columns.append(_struct_list(by_layer[name], column.type, plan.span_properties, ids, default_field=True))
         else:
-            columns.append(_struct_list(by_layer[name], column.type, plan.relation_properties, ids, default_field=False))
+            columns.append(
+                _struct_list(by_layer[name], column.type, plan.relation_properties, ids, default_field=False)
+            )
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
@@ -82,8 +91,9 @@ def annotation_batch(plan: RowPlan, schema: pa.Schema, annotations: list[Record]
     for column in schema:
         name = column.name
         if name == "field":  # a span without a field is in the text; other annotations have none
-            values = [a.get("field", "text" if a.get("start") is not None else None) for a in annotations]
-            values = [v if v is not None or a.get("start") is None else "text" for v, a in zip(values, annotations)]
+            values = [
+                "text" if a.get("field") is None and a.get("start") is not None else a.get("field") for a in annotations
+            ]
             columns.append(pa.array(values, type=column.type))
         else:
             columns.append(_array([a.get(name) for a in annotations], plan.annotation_properties[name], column.type))

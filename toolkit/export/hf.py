@@ -21,9 +21,13 @@ def write(context: Any) -> list[Path]:
     shards = write_config_shards(context)
     features = {"articles": article_features(context.plan), "annotations": annotation_features(context.plan)}
     features = {config: features[config] for config in shards}
-    relative = {config: {split: [p.relative_to(staging).as_posix() for p in files] for split, files in splits.items()}
-                for config, splits in shards.items()}
-    sizes = {config: {split: _split_size(files) for split, files in splits.items()} for config, splits in shards.items()}
+    relative = {
+        config: {split: [p.relative_to(staging).as_posix() for p in files] for split, files in splits.items()}
+        for config, splits in shards.items()
+    }
+    sizes = {
+        config: {split: _split_size(files) for split, files in splits.items()} for config, splits in shards.items()
+    }
     card = render_card(manifest, features, relative, sizes, context.stats, load_path=context.load_path)
     (staging / "README.md").write_text(card, encoding="utf-8")
 

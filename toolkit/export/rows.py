@@ -74,9 +74,13 @@ class BuildStats:
 
     def merge(self, later: BuildStats) -> None:
         """Add the statistics of rows that come after ours (the example stays the first one)."""
-        for mine, theirs in ((self.articles, later.articles), (self.annotations, later.annotations),
-                             (self.languages, later.languages), (self.sources, later.sources),
-                             (self.annotators, later.annotators)):
+        for mine, theirs in (
+            (self.articles, later.articles),
+            (self.annotations, later.annotations),
+            (self.languages, later.languages),
+            (self.sources, later.sources),
+            (self.annotators, later.annotators),
+        ):
             mine.update(theirs)
         for layer, counts in later.labels.items():
             self.labels.setdefault(layer, Counter()).update(counts)
@@ -124,11 +128,15 @@ def build_batch(context: RowContext, batch: list[StoredArticle]) -> BuiltBatch:
         flat = [a for group in annotations for a in group]
         if context.output == "arrow":
             assert context.schemas is not None
-            parts[("articles", split)] = (article_batch(context.plan, context.schemas["articles"], articles, annotations),
-                                          len(articles))
+            parts[("articles", split)] = (
+                article_batch(context.plan, context.schemas["articles"], articles, annotations),
+                len(articles),
+            )
             if flat:
-                parts[("annotations", split)] = (annotation_batch(context.plan, context.schemas["annotations"], flat),
-                                                 len(flat))
+                parts[("annotations", split)] = (
+                    annotation_batch(context.plan, context.schemas["annotations"], flat),
+                    len(flat),
+                )
         else:
             builder = RowBuilder(context.plan, encode_labels=False)
             rows = [builder.article_row(a, anns) for a, anns in zip(articles, annotations, strict=True)]

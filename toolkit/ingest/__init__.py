@@ -124,6 +124,14 @@ def import_dataset(
     slug = name or re.sub(r"[^a-z0-9-]+", "-", out_dir.resolve().name.lower()).strip("-")[:64] or "imported"
     if not slug[0].isalnum():
         slug = f"d{slug}"[:64]
-    manifest = write_dataset(imported, out_dir, slug, language=[options.language] if options.language != "und" else None)
-    return ImportSummary(manifest, len(imported.articles), len(imported.annotations), dict(imported.layers),
-                         dict(imported.skipped), list(imported.problems))
+    manifest = write_dataset(
+        imported, out_dir, slug, language=[options.language] if options.language != "und" else None
+    )
+    return ImportSummary(
+        manifest,
+        len(imported.articles),
+        len(imported.annotations),
+        dict(imported.layers),
+        dict(imported.skipped),
+        list(imported.problems),
+    )
