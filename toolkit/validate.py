@@ -429,10 +429,7 @@ class _Validator:
             careful += 1
             self.article(raw, file)
         self.store.add_articles(accepted)
-        counts = self.report.counts["articles"]
-        fast = len(batch) - careful
-        counts.read += fast
-        counts.valid += fast
+        self._count_valid("articles", len(batch) - careful)
 
     def annotations(self, file: str, batch: list[RawLine], keys: list[AnnotationKey | None]) -> None:
         st = self.state
@@ -480,10 +477,13 @@ class _Validator:
             careful += 1
             self.annotation(raw, file)
         self.store.add_annotations(accepted)
-        counts = self.report.counts["annotations"]
-        fast = len(batch) - careful
-        counts.read += fast
-        counts.valid += fast
+        self._count_valid("annotations", len(batch) - careful)
+
+    def _count_valid(self, kind: str, n: int) -> None:
+        """Count records accepted by the fast path (the careful path counts its own)."""
+        counts = self.report.counts[kind]
+        counts.read += n
+        counts.valid += n
 
     def _reject(self, file: str, raw: RawLine, problems: list[Problem]) -> None:
         for problem in problems:
