@@ -1,0 +1,186 @@
+"""Stored records straight to Arrow with Arrow's own JSON reader: the fast path of Parquet and HF builds.
+
+The records were validated, so their shape is known. Arrow's C++ reader parses a batch of them
+against the Arrow types derived from the JSON Schemas, and each layer column is assembled from the
+parsed annotations with vectorised kernels, instead of a Python dict per row (`columns.py`).
+Open objects (`meta`, `attributes`), which become JSON text, are filled from the few records
+that have them.
+
+Arrow's reader is stricter than the validator in a few corners (a key given twice, a lower-case
+`t` or `z`, more than six fractional digits in a date-time): it raises there, and the caller
+builds that batch the dict way. Both ways give equal batches and statistics (tests/test_columns.py).
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from toolkit.arrow_types import RowPlan, converter
+from toolkit.splits import assign_split
+
+Stored = tuple[str, bytes, list[bytes]]  # article id, record, annotation records
+
+
+def _open_object(spec: dict[str, Any]) -> bool:
+    return spec.get("type") == "object" and spec.get("additionalProperties") is not False
+
+
+def _readable(spec: dict[str, Any]) -> bool:
+    """Whether Arrow's reader can produce the column itself (no open object anywhere inside)."""
+    if _open_object(spec):
+        return False
+    if spec.get("type") == "array":
+        return _readable(spec["items"])
+    if spec.get("type") == "object":
+        return all(_readable(s) for s in spec["properties"].values())
+    return True
+
+
+def _read(records: list[bytes], fields: list[pa.Field]) -> pa.Table:
+    data = b"\n".join(records)
+    table = pj.read_json(
+        io.BytesIO(data),
+        read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+        parse_options=pj.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"),
+    )
+    if table.num_rows != len(records):
+        raise pa.ArrowInvalid(f"read {table.num_rows} rows from {len(records)} records")
+    return table.combine_chunks()
+
+
+def _parsed(records: list[bytes], properties: dict[str, dict[str, Any]], schema: pa.Schema) -> dict[str, pa.Array]:
+    """Column name → array for every property of `schema` found in `properties`, in the schema's types."""
+    readable = [f for f in schema if f.name in properties and _readable(properties[f.name])]
+    table = _read(records, readable) if records else pa.table({f.name: pa.array([], f.type) for f in readable})
+    columns = {name: table.column(name).combine_chunks() for name in table.column_names}
+    for f in schema:
+        if f.name in properties and f.name not in columns:  # an open object: JSON text, from the records having it
+            key, convert = f'"{f.name}"'.encode(), converter(properties[f.name])
+            assert convert is not None
+            values = [orjson.loads(r).get(f.name) if key in r else None for r in records]
+            columns[f.name] = pa.array([None if v is None else convert(v) for v in values], f.type)
+    return columns
+
+
+def _offsets(owner: np.ndarray, n: int) -> np.ndarray:
+    """List offsets of n rows from the (sorted) row index of each item."""
+    return np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=n))]).astype(np.int32)
+
+
+def _label_ids(labels: pa.Array, names: tuple[str, ...]) -> pa.Array:
+    ids = pc.index_in(labels, value_set=pa.array(names, pa.string()))
+    if ids.null_count:
+        raise pa.ArrowInvalid("a label outside the layer's labels")  # cannot happen after validation
+    return ids.cast(pa.int64())
+
+
+def _struct_list(columns: dict[str, pa.Array], ids: pa.Array, offsets: np.ndarray, list_type: pa.ListType,
+                 default_field: bool) -> pa.Array:
+    struct_type: pa.StructType = list_type.value_type
+    children = []
+    for child in struct_type:
+        if child.name == "label":
+            children.append(ids)
+        elif child.name == "field" and default_field:
+            children.append(columns["field"].fill_null("text"))
+        else:
+            children.append(columns[child.name])
+    values = pa.StructArray.from_arrays(children, fields=list(struct_type))
+    return pa.ListArray.from_arrays(pa.array(offsets), values, type=list_type)
+
+
+def _first_or_null(ids: pa.Array, offsets: np.ndarray) -> pa.Array:
+    counts = np.diff(offsets)
+    if len(ids) == 0:
+        return pa.nulls(len(counts), pa.int64())
+    return pc.take(ids, pa.array(offsets[:-1].astype(np.int64), mask=counts == 0))
+
+
+def build(plan: RowPlan, schemas: dict[str, pa.Schema], splits: Any, batch: list[Stored], stats: Any
+          ) -> dict[tuple[str, str], tuple[pa.RecordBatch, int]]:
+    """(config, split) → (record batch, rows) of a batch of stored articles; adds to `stats`.
+
+    Raises `pa.ArrowException` where Arrow's reader cannot take the records as they are.
+    """
+    n = len(batch)
+    records = [record for _, record, _ in batch]
+    counts = np.array([len(anns) for _, _, anns in batch], dtype=np.int64)
+    flat = [a for _, _, anns in batch for a in anns]
+    owner = np.repeat(np.arange(n), counts)
+    art = _parsed(records, plan.article_properties, schemas["articles"])
+    ann = _parsed(flat, plan.annotation_properties, schemas["annotations"])
+
+    article_columns = []
+    layer_names = ann["layer"]
+    for f in schemas["articles"]:
+        if f.name in plan.article_properties:
+            column = art[f.name]
+            if pa.types.is_list(f.type):  # an absent list is an empty one, as in the row builder
+                column = column.fill_null(pa.scalar([], f.type))
+            article_columns.append(column)
+            continue
+        layer = plan.layers[f.name]
+        mask = pc.equal(layer_names, f.name).fill_null(False)
+        keep = mask.to_numpy(zero_copy_only=False)
+        mine = {k: v.filter(mask) for k, v in ann.items()}
+        offsets = _offsets(owner[keep], n)
+        ids = _label_ids(mine["label"], layer.labels)
+        if layer.kind == "document":
+            if layer.multi:
+                article_columns.append(pa.ListArray.from_arrays(pa.array(offsets), ids, type=f.type))
+            else:
+                article_columns.append(_first_or_null(ids, offsets))
+        else:
+            article_columns.append(_struct_list(mine, ids, offsets, f.type, default_field=layer.kind == "span"))
+    articles = pa.RecordBatch.from_arrays(article_columns, schema=schemas["articles"])
+
+    annotation_columns = []
+    for f in schemas["annotations"]:
+        column = ann[f.name]
+        if f.name == "field":  # a span without a field is in the text; other annotations have none
+            column = pc.if_else(pc.and_(column.is_null(), ann["start"].is_valid()), "text", column)
+        annotation_columns.append(column)
+    annotations = pa.RecordBatch.from_arrays(annotation_columns, schema=schemas["annotations"])
+
+    article_ids = art["id"].to_pylist()
+    split_of = [assign_split(article_id, splits) for article_id in article_ids]
+    _add_stats(stats, batch, split_of, counts, art, ann)
+    parts: dict[tuple[str, str], tuple[pa.RecordBatch, int]] = {}
+    for split in dict.fromkeys(split_of):
+        rows = np.array([s == split for s in split_of])
+        parts[("articles", split)] = (articles.filter(pa.array(rows)), int(rows.sum()))
+        in_split = rows[owner]
+        if in_split.any():
+            parts[("annotations", split)] = (annotations.filter(pa.array(in_split)), int(in_split.sum()))
+    return parts
+
+
+def _add_stats(stats: Any, batch: list[Stored], split_of: list[str], counts: np.ndarray,
+               art: dict[str, pa.Array], ann: dict[str, pa.Array]) -> None:
+    """What `BuildStats.add` gathers article by article, from whole columns, in the same order."""
+    stats.articles.update(split_of)
+    for split, count in zip(split_of, counts.tolist(), strict=True):
+        stats.annotations[split] += count
+    stats.languages.update(art["language"].to_pylist())
+    if "source" in art:
+        names = pc.struct_field(art["source"], "name").to_pylist()
+        domains = pc.struct_field(art["source"], "domain").to_pylist()
+        stats.sources.update(s for s in (n or d for n, d in zip(names, domains, strict=True)) if s)
+    if "published_at" in art and art["published_at"].null_count < len(art["published_at"]):
+        bounds = pc.min_max(art["published_at"])
+        stats._dates(bounds["min"].as_py(), bounds["max"].as_py())
+    for (layer, label), count in Counter(zip(ann["layer"].to_pylist(), ann["label"].to_pylist(), strict=True)).items():
+        stats.labels.setdefault(layer, Counter())[label] += count
+    stats.annotators.update(a for a in ann["annotator"].to_pylist() if a)
+    if stats.example is None and "train" in split_of:
+        _, record, annotation_records = batch[split_of.index("train")]
+        stats.example = {"article": orjson.loads(record),
+                         "annotations": [orjson.loads(a) for a in annotation_records[:5]]}
