@@ -170,3 +170,14 @@ def test_invalid_embedded_annotation_rejects_its_article_and_releases_its_ids(ma
     assert codes == [("e2", "unknown-label"), ("e1", "invalid-article")]
     assert report.counts["articles"].invalid == 1
     assert report.counts["annotations"].read == 3 and report.counts["annotations"].invalid == 3
+
+
+def test_a_moment_no_utc_timestamp_can_hold_is_an_invalid_date_not_an_export_crash(make_dataset, tmp_path):
+    from toolkit.export import export
+
+    root = make_dataset([article(published_at="0001-01-01T00:00:00+01:00"),
+                         article(id="a2", updated_at="0001-01-01T01:00:00+01:00")])
+    report = validate(root)
+    assert [(p.line, p.code, p.path) for p in report.problems] == [(1, "invalid-date", "/published_at")]
+    result = export(root, out_dir=tmp_path / "dist", skip_invalid=True)
+    assert result.output is not None and result.report.counts["articles"].valid == 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -43,11 +43,16 @@ def _real_moment(value: Any) -> bool:
     if type(value) is not str:
         return True
     try:
-        datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         try:  # RFC 3339 allows a lower-case t and z, which fromisoformat does not read
-            datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+            parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
         except ValueError:
+            return False
+    if parsed.tzinfo is not None:
+        try:  # exports store UTC: 0001-01-01T00:00:00+01:00 is a moment no UTC timestamp can hold
+            parsed.astimezone(UTC)
+        except OverflowError:
             return False
     return True
 

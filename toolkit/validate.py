@@ -335,7 +335,7 @@ class _Validator:
                               f"article id '{article_id}' is already used by an earlier article")
             for name, value in bad_dates(record, "article"):
                 self._problem(problems, file, raw.number, article_id, "article", "invalid-date", f"/{name}",
-                              f"{name} {value!r} is not a real date/time")
+                              _not_a_moment(name, value))
             fields = (record["title"], record["text"])
             for i, ann in enumerate(embedded or ()):
                 if "article_id" in ann and ann["article_id"] != article_id:
@@ -345,7 +345,7 @@ class _Validator:
                     continue
                 for name, value in bad_dates(ann, "annotation"):
                     self._problem(problems, file, raw.number, ann["id"], "annotation", "invalid-date",
-                                  f"/annotations/{i}/{name}", f"{name} {value!r} is not a real date/time")
+                                  f"/annotations/{i}/{name}", _not_a_moment(name, value))
                 mine: list[_Claim] = []
                 before = len(problems)
                 self.check_annotation(ann, article_id, fields, file, raw.number, f"/annotations/{i}", problems, mine)
@@ -396,7 +396,7 @@ class _Validator:
                 fields = self.store.fields(article_id)
             for name, value in bad_dates(record, "annotation"):
                 self._problem(problems, file, raw.number, record["id"], "annotation", "invalid-date", f"/{name}",
-                              f"{name} {value!r} is not a real date/time")
+                              _not_a_moment(name, value))
             self.check_annotation(record, article_id, fields, file, raw.number, "", problems, claims)
         if problems:
             self._reject(file, raw, problems)
@@ -490,6 +490,10 @@ class _Validator:
             self.report.add(problem)
         if self.rejects is not None:
             self.rejects.write(file, raw, problems)
+
+
+def _not_a_moment(name: str, value: str) -> str:
+    return f"{name} {value!r} is not a real date/time (in years 1 to 9999, UTC)"
 
 
 def _clip(text: str, width: int = 60) -> str:
