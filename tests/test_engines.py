@@ -119,3 +119,17 @@ def test_cli_engine_ray_starts_its_own_local_ray(corpus, tmp_path):
     got = _files(out / "synthetic-news")
     assert {k: v for k, v in got.items() if k.startswith("data/")} == {k: v for k, v in expected.items()
                                                                         if k.startswith("data/")}
+
+
+def _ctrl_c_handler(context, batch):
+    import signal
+
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_workers_leave_ctrl_c_to_the_driver():
+    # Ctrl-C reaches every process of the group; only the driver may answer it (one line, exit 130).
+    from toolkit.engines import local
+
+    with local.open(2) as pool:
+        assert list(pool.map(_ctrl_c_handler, None, range(4))) == [True] * 4

@@ -12,6 +12,7 @@ in flight at a time, so memory does not grow with the input however fast the dri
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -46,10 +47,17 @@ class ProcessPool:
                 future.cancel()
 
 
+def _leave_ctrl_c_to_driver() -> None:
+    # Ctrl-C reaches the whole process group: the driver stops the run and says so in one line;
+    # workers that also raised would each print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
 def open(workers: int) -> Iterator[ProcessPool]:
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux" else "spawn"
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    context = multiprocessing.get_context(method)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_leave_ctrl_c_to_driver)
     try:
         yield ProcessPool(pool, workers)
     finally:
