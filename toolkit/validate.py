@@ -4,6 +4,11 @@ Records are read in a fixed order — article files in manifest order, then anno
 each record's verdict is final when it is read: between two conflicting records the first one read
 stands (DESIGN.md §2). Memory holds only what cross-record checks need (ids, and the offsets of
 spans in layers that forbid overlap); article texts live in a disk-backed `RecordStore`.
+
+The checks of one record alone run in batches on an engine (`toolkit.precheck`, any number of
+processes or Ray); this module is the driver: it reads the lines, runs the cross-record checks in
+read order, and sends any record that is not plainly valid down the careful path, which names
+every problem.
 """
 
 from __future__ import annotations
