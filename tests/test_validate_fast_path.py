@@ -48,7 +48,15 @@ def test_workers_that_cannot_read_the_article_database_change_nothing(tmp_path, 
     root = generate(tmp_path / "c", 200, seed=4, broken=0.05)
     expected = validate(root)
     monkeypatch.setattr(precheck, "_texts", lambda path: None)
-    assert precheck.precheck(precheck.CheckContext("annotation", {}, "/nonexistent/x.sqlite"), [b"{}"]) == [None]
+    from toolkit.manifest import Layer
+    from toolkit.readers import Block
+
+    layers = {"entities": Layer("entities", "span", ("ORG",)), "genre": Layer("genre", "document", ("news",))}
+    context = precheck.CheckContext("annotation", layers, 1000, "/nonexistent/x.sqlite")
+    span = b'{"id": "e1", "article_id": "a1", "layer": "entities", "label": "ORG", "start": 0, "end": 1}'
+    doc = b'{"id": "g1", "article_id": "a1", "layer": "genre", "label": "news"}'
+    assert precheck.precheck(context, Block(1, [span, doc, b"  "])) == [
+        None, ("g1", "a1", "genre", "news", None, None, "text", None, None), precheck.BLANK]
     got = validate(root)
     assert got.problems == expected.problems and got.ok == expected.ok
 

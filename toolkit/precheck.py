@@ -24,6 +24,7 @@ import orjson
 
 from toolkit.manifest import Layer
 from toolkit.problems import RecordKind
+from toolkit.readers import Block, clean_line
 from toolkit.schemas import date_fields, fast_validator
 
 # What a line that passed gives the driver.
@@ -63,6 +64,7 @@ class CheckContext:
 
     kind: RecordKind
     layers: dict[str, Layer]
+    max_line_bytes: int
     articles_db: str | None = None  # SQLite file of the valid articles (title, text), for span checks
 
 
@@ -116,14 +118,28 @@ def _texts(path: str) -> ArticleTexts | None:
     return ArticleTexts(db)
 
 
-def precheck(context: CheckContext, lines: list[bytes | None]) -> list[Any]:
-    """Per line (None for a line already known bad, such as an over-long one): its key or None."""
+BLANK = False  # the key of a blank line: nothing to check, nothing to count
+
+
+def precheck(context: CheckContext, block: Block) -> list[Any]:
+    """Per line of the block: its key, None (take the careful path) or `BLANK`."""
+    if block.cut:
+        return [None]
+    lines = [_cleaned(line, block.first + i, context.max_line_bytes) for i, line in enumerate(block.lines)]
     if context.kind == "article":
-        return [None if data is None else _article(data) for data in lines]
+        return [data and _article(data) for data in lines]
     label_sets = {name: frozenset(layer.labels) for name, layer in context.layers.items()}
     texts = _texts(context.articles_db) if context.articles_db else None
     dates = tuple(date_fields("annotation"))
-    return [None if data is None else _annotation(data, context.layers, label_sets, texts, dates) for data in lines]
+    return [data and _annotation(data, context.layers, label_sets, texts, dates) for data in lines]
+
+
+def _cleaned(line: bytes, number: int, max_line_bytes: int) -> bytes | None | bool:
+    """The line to check; None when over-long (the careful path says so), `BLANK` when blank."""
+    raw = clean_line(line, number, max_line_bytes)
+    if raw is None:
+        return BLANK
+    return None if raw.too_long else raw.data
 
 
 def _article(data: bytes) -> ArticleKey | None:

@@ -71,20 +71,64 @@ def iter_lines(
         yield from batch
 
 
+class Block(NamedTuple):
+    """Consecutive lines of a file as read, before any cleaning; `first` is the number of `lines[0]`.
+
+    Lines may be blank, end in CR, start with a BOM (line 1) or be longer than the limit; `cut`
+    marks a block holding one over-long line that spanned reads, already cut to its head.
+    `clean_line` turns a line into what the checks see.
+    """
+
+    first: int
+    lines: list[bytes]
+    cut: bool = False
+
+
+def clean_line(line: bytes, number: int, max_line_bytes: int) -> RawLine | None:
+    """The line as checks see it (no BOM, no CR, cut when too long), or None for a blank line."""
+    if len(line) > max_line_bytes:
+        return RawLine(number, line[:max_line_bytes], True)
+    if number == 1 and line.startswith(_BOM):
+        line = line[3:]
+    if line[-1:] == b"\r":
+        line = line[:-1]
+    return RawLine(number, line) if line and not line.isspace() else None
+
+
+def block_lines(block: Block, max_line_bytes: int) -> list[RawLine]:
+    """The non-blank lines of a block, cleaned."""
+    if block.cut:
+        return [RawLine(block.first, block.lines[0], True)]
+    cleaned = (clean_line(line, block.first + i, max_line_bytes) for i, line in enumerate(block.lines))
+    return [raw for raw in cleaned if raw is not None]
+
+
 def iter_line_batches(
     path: Path,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[list[RawLine]]:
-    """`iter_lines` in batches: the lines completed by each block read (never an empty batch).
+    """`iter_lines` in batches: the lines completed by each read (never an empty batch)."""
+    for block in iter_blocks(path, max_line_bytes, on_progress):
+        lines = block_lines(block, max_line_bytes)
+        if lines:
+            yield lines
 
-    Batches depend only on the file's bytes, so anything cut along them is deterministic.
+
+def iter_blocks(
+    path: Path,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_progress: Callable[[int], None] | None = None,
+) -> Iterator[Block]:
+    """The file's lines in blocks of those completed by each 1 MiB read, uncleaned (see `Block`).
+
+    Blocks depend only on the file's bytes, so anything cut along them is deterministic. Memory
+    is bounded: an over-long line keeps only its first `max_line_bytes` bytes.
     """
-    number = 0
-    pending: list[bytes] = []  # pieces of the line being read, when it spans blocks
+    number = 0  # lines given out so far
+    pending: list[bytes] = []  # pieces of the line being read, when it spans reads
     pending_size = 0
-    cut: RawLine | None = None  # an over-long line, once its head is known; the rest is skipped
-    limit = max_line_bytes
+    cut: bytes | None = None  # the head of an over-long line; the rest of it is skipped
     with open_binary(path) as (stream, raw):
         try:
             while True:
@@ -94,48 +138,30 @@ def iter_line_batches(
                 if not chunk:
                     break
                 pieces = chunk.split(b"\n")
-                tail = pieces.pop()  # not ended by a newline (yet): carried into the next block
-                out: list[RawLine] = []
+                tail = pieces.pop()  # not ended by a newline (yet): carried into the next read
                 if pieces:
-                    if cut is not None:  # the over-long line ends here; its rest is dropped
+                    if cut is not None:  # the over-long line ends here
                         number += 1
-                        out.append(cut)
+                        yield Block(number, [cut], True)
                         cut = None
                         del pieces[0]
                     elif pending:
                         pending.append(pieces[0])
                         pieces[0] = b"".join(pending)
                         pending, pending_size = [], 0
-                    for piece in pieces:
-                        number += 1
-                        if len(piece) > limit:
-                            out.append(RawLine(number, piece[:limit], True))
-                            continue
-                        if number == 1 and piece.startswith(_BOM):
-                            piece = piece[3:]
-                        if piece[-1:] == b"\r":
-                            piece = piece[:-1]
-                        if piece and not piece.isspace():
-                            out.append(RawLine(number, piece))
+                    if pieces:
+                        yield Block(number + 1, pieces)
+                        number += len(pieces)
                 if cut is None:
                     pending.append(tail)
                     pending_size += len(tail)
-                    if pending_size > limit:
-                        cut = RawLine(number + 1, b"".join(pending)[:limit], True)
+                    if pending_size > max_line_bytes:
+                        cut = b"".join(pending)[:max_line_bytes]
                         pending, pending_size = [], 0
-                if out:
-                    yield out
             if cut is not None:
-                yield [cut]
+                yield Block(number + 1, [cut], True)
             elif pending:
-                line = b"".join(pending)
-                number += 1
-                if number == 1 and line.startswith(_BOM):
-                    line = line[3:]
-                if line[-1:] == b"\r":
-                    line = line[:-1]
-                if line and not line.isspace():
-                    yield [RawLine(number, line)]
+                yield Block(number + 1, [b"".join(pending)])
         except (OSError, EOFError, ValueError) as exc:
             # gzip/zstd raise these for truncated or corrupt streams.
             raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None

@@ -25,9 +25,9 @@ import orjson
 
 from toolkit.engines import Engine, EngineOptions, open_engine
 from toolkit.manifest import Layer, Manifest, load_manifest
-from toolkit.precheck import AnnotationKey, ArticleKey, CheckContext, bad_dates, precheck
+from toolkit.precheck import BLANK, AnnotationKey, ArticleKey, CheckContext, bad_dates, precheck
 from toolkit.problems import Problem, RecordKind
-from toolkit.readers import DEFAULT_MAX_LINE_BYTES, RawLine, file_size, iter_line_batches
+from toolkit.readers import DEFAULT_MAX_LINE_BYTES, Block, RawLine, clean_line, file_size, iter_blocks
 from toolkit.rejects import RejectsWriter
 from toolkit.schemas import fast_validator, reference_validator
 from toolkit.store import RecordStore
@@ -179,8 +179,10 @@ class _State:
 class _Validator:
     """One validation run: the manifest, the cross-record state, and where results go."""
 
-    def __init__(self, manifest: Manifest, store: RecordStore, rejects: RejectsWriter | None) -> None:
+    def __init__(self, manifest: Manifest, store: RecordStore, rejects: RejectsWriter | None,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self.manifest = manifest
+        self.max_line_bytes = max_line_bytes
         self.layers: dict[str, Layer] = manifest.layers
         self.label_sets = {name: frozenset(layer.labels) for name, layer in manifest.layers.items()}
         self.store = store
@@ -420,29 +422,38 @@ class _Validator:
     # to the careful path, which explains its problems. tests/test_validate_fast_path.py checks
     # that both give the same reports.
 
-    def articles(self, file: str, batch: list[RawLine], keys: list[ArticleKey | None]) -> None:
+    def articles(self, file: str, block: Block, keys: list[ArticleKey | None]) -> None:
         ids = self.state.article_ids
         accepted: list[tuple[str, str, str, bytes]] = []
-        careful = 0
-        for raw, key in zip(batch, keys, strict=True):
+        lines, first, fast = block.lines, block.first, 0
+        for i, key in enumerate(keys):
+            if key is BLANK:
+                continue
             if key is not None and key[0] not in ids:
                 ids[key[0]] = key[0]
-                accepted.append((*key, raw.data))
+                data = lines[i]
+                if data[-1:] == b"\r" or first + i == 1:  # a CR or BOM to drop
+                    data = self._raw(block, i).data  # type: ignore[union-attr]
+                accepted.append((*key, data))
+                fast += 1
                 continue
-            self.store.add_articles(accepted)  # keep the store in read order
-            accepted = []
-            careful += 1
-            self.article(raw, file)
+            raw = self._raw(block, i)
+            if raw is not None:
+                self.store.add_articles(accepted)  # keep the store in read order
+                accepted = []
+                self.article(raw, file)
         self.store.add_articles(accepted)
-        self._count_valid("articles", len(batch) - careful)
+        self._count_valid("articles", fast)
 
-    def annotations(self, file: str, batch: list[RawLine], keys: list[AnnotationKey | None]) -> None:
+    def annotations(self, file: str, block: Block, keys: list[AnnotationKey | None]) -> None:
         st = self.state
         ids, articles, single_labels, layers = st.annotation_ids, st.article_ids, st.single_labels, self.layers
         no_overlap = st.no_overlap_spans
         accepted: list[tuple[str, bytes]] = []
-        careful = 0
-        for raw, key in zip(batch, keys, strict=True):
+        lines, first, fast = block.lines, block.first, 0
+        for i, key in enumerate(keys):
+            if key is BLANK:
+                continue
             if key is not None:
                 ann_id, article_id, layer_name, _label, start, end, field_name, head, tail = key
                 article_id = articles.get(article_id)
@@ -475,14 +486,25 @@ class _Validator:
                                 single_labels.add(label_key)
                     if ok:
                         ids[ann_id] = owner
-                        accepted.append((article_id, raw.data))
+                        data = lines[i]
+                        if data[-1:] == b"\r" or first + i == 1:  # a CR or BOM to drop
+                            data = self._raw(block, i).data  # type: ignore[union-attr]
+                        accepted.append((article_id, data))
+                        fast += 1
                         continue
-            self.store.add_annotations(accepted)  # keep the store in read order
-            accepted = []
-            careful += 1
-            self.annotation(raw, file)
+            raw = self._raw(block, i)
+            if raw is not None:
+                self.store.add_annotations(accepted)  # keep the store in read order
+                accepted = []
+                self.annotation(raw, file)
         self.store.add_annotations(accepted)
-        self._count_valid("annotations", len(batch) - careful)
+        self._count_valid("annotations", fast)
+
+    def _raw(self, block: Block, i: int) -> RawLine | None:
+        """Line i of the block as the checks see it (None when blank)."""
+        if block.cut:
+            return RawLine(block.first, block.lines[0], True)
+        return clean_line(block.lines[i], block.first + i, self.max_line_bytes)
 
     def _count_valid(self, kind: str, n: int) -> None:
         """Count records accepted by the fast path (the careful path counts its own)."""
@@ -533,26 +555,28 @@ def _classify_parse_failure(data: bytes, exc: Exception) -> tuple[str, str]:
     return "invalid-encoding", f"holds an escaped lone surrogate, which is not text ({exc})"
 
 
-def _batches(blocks: Iterable[list[RawLine]]) -> Iterator[list[RawLine]]:
-    """The reader's blocks of lines, cut to at most `BATCH_LINES` lines (the unit of work of an engine)."""
+def _batches(blocks: Iterable[Block]) -> Iterator[Block]:
+    """The reader's blocks, cut to at most `BATCH_LINES` lines (the unit of work of an engine)."""
     for block in blocks:
-        for i in range(0, len(block), BATCH_LINES):
-            yield block[i : i + BATCH_LINES]
+        if len(block.lines) <= BATCH_LINES:
+            yield block
+            continue
+        for i in range(0, len(block.lines), BATCH_LINES):
+            yield Block(block.first + i, block.lines[i : i + BATCH_LINES], block.cut)
 
 
-def _prechecked(engine: Engine, context: CheckContext,
-                blocks: Iterable[list[RawLine]]) -> Iterator[tuple[list[RawLine], list[Any]]]:
-    """Every batch of lines with the precheck key (or None) of each, in read order, run by `engine`."""
+def _prechecked(engine: Engine, context: CheckContext, blocks: Iterable[Block]) -> Iterator[tuple[Block, list[Any]]]:
+    """Every batch of lines with the precheck key (None, or `BLANK`) of each, in read order, run by `engine`."""
     if not FAST_PATH:
         for batch in _batches(blocks):
-            yield batch, [None] * len(batch)
+            yield batch, [None] * len(batch.lines)
         return
-    sent: deque[list[RawLine]] = deque()
+    sent: deque[Block] = deque()
 
-    def payloads() -> Iterator[list[bytes | None]]:
+    def payloads() -> Iterator[Block]:
         for batch in _batches(blocks):
             sent.append(batch)
-            yield [None if raw.too_long else raw.data for raw in batch]
+            yield batch
 
     for keys in engine.map(precheck, context, payloads()):
         yield sent.popleft(), keys
@@ -576,10 +600,10 @@ def run_validation(
     total = sum(file_size(p) for p, _ in files)
     done_before = 0
     rejects = RejectsWriter(rejects_dir, manifest.root) if rejects_dir is not None else None
-    run = _Validator(manifest, store, rejects)
+    run = _Validator(manifest, store, rejects, max_line_bytes)
     contexts = {
-        "article": CheckContext("article", manifest.layers),
-        "annotation": CheckContext("annotation", manifest.layers, str(store.path)),
+        "article": CheckContext("article", manifest.layers, max_line_bytes),
+        "annotation": CheckContext("annotation", manifest.layers, max_line_bytes, str(store.path)),
     }
     try:
         for i, (path, kind) in enumerate(files):
@@ -595,7 +619,7 @@ def run_validation(
                 def progress(done: int, base: int = base) -> None:
                     on_progress(base + done, total)
 
-            for batch, keys in _prechecked(engine, contexts[kind], iter_line_batches(path, max_line_bytes, progress)):
+            for batch, keys in _prechecked(engine, contexts[kind], iter_blocks(path, max_line_bytes, progress)):
                 handle(name, batch, keys)
             done_before += file_size(path)
     finally:
