@@ -29,9 +29,8 @@ from toolkit.schemas import date_fields, fast_validator
 
 # What a line that passed gives the driver.
 ArticleKey = tuple[str, str, str]  # id, title, text
-AnnotationKey = tuple[
-    str, str, str, str, Any, Any, str, Any, Any
-]  # id, article, layer, label, start, end, field, head, tail
+# id, article id, layer, start, end, field, head, tail
+AnnotationKey = tuple[str, str, str, Any, Any, str, Any, Any]
 
 
 def bad_dates(record: dict[str, Any], kind: RecordKind) -> list[tuple[str, str]]:
@@ -131,11 +130,16 @@ def precheck(context: CheckContext, block: Block) -> list[Any]:
     label_sets = {name: frozenset(layer.labels) for name, layer in context.layers.items()}
     texts = _texts(context.articles_db) if context.articles_db else None
     dates = tuple(date_fields("annotation"))
-    return [data and _annotation(data, context.layers, label_sets, texts, dates) for data in lines]
+    # One string object per article id in the batch: pickle then sends each id once, and the
+    # driver keeps one copy however many annotations name it.
+    same: dict[str, str] = {}
+    return [data and _annotation(data, context.layers, label_sets, texts, dates, same) for data in lines]
 
 
 def _cleaned(line: bytes, number: int, max_line_bytes: int) -> bytes | None | bool:
     """The line to check; None when over-long (the careful path says so), `BLANK` when blank."""
+    if number != 1 and len(line) <= max_line_bytes and line[-1:] != b"\r":  # the usual line: nothing to clean
+        return line if line and not line.isspace() else BLANK
     raw = clean_line(line, number, max_line_bytes)
     if raw is None:
         return BLANK
@@ -161,6 +165,7 @@ def _annotation(
     label_sets: dict[str, frozenset[str]],
     texts: ArticleTexts | None,
     dates: tuple[str, ...],
+    same: dict[str, str],
 ) -> AnnotationKey | None:
     try:
         ann = orjson.loads(data)
@@ -174,9 +179,9 @@ def _annotation(
     for name in dates:
         if not _real_moment(ann.get(name)):
             return None
-    article_id = ann["article_id"]
+    article_id = same.setdefault(ann["article_id"], ann["article_id"])
     start, end = ann.get("start"), ann.get("end")
-    field_name = ann.get("field", "text")
+    field_name = "title" if ann.get("field") == "title" else "text"  # literals: shared, sent once
     if layer.kind == "span":
         fields = texts.get(article_id) if texts is not None and start is not None and end is not None else None
         if fields is None:
@@ -192,4 +197,4 @@ def _annotation(
     head, tail = ann.get("head"), ann.get("tail")
     if layer.kind == "relation" and (head is None or tail is None):
         return None
-    return ann["id"], article_id, layer.name, ann["label"], start, end, field_name, head, tail
+    return ann["id"], article_id, layer.name, start, end, field_name, head, tail

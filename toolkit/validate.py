@@ -455,18 +455,16 @@ class _Validator:
             if key is BLANK:
                 continue
             if key is not None:
-                ann_id, article_id, layer_name, _label, start, end, field_name, head, tail = key
+                ann_id, article_id, layer_name, start, end, field_name, head, tail = key
                 article_id = articles.get(article_id)
                 if ann_id not in ids and article_id:
                     layer = layers[layer_name]
-                    layer_name = layer.name
                     kind = layer.kind
                     if kind == "span":
                         if layer.overlap:
                             ok = True
                         else:
-                            # Literals, so that every key shares the same two field-name strings.
-                            span_key = (article_id, layer_name, "title" if field_name == "title" else "text")
+                            span_key = (article_id, layer_name, field_name)
                             spans = no_overlap.get(span_key)
                             if spans is None:
                                 spans = no_overlap[span_key] = _Intervals()
