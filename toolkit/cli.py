@@ -1,7 +1,7 @@
 """The `news-toolkit` command: a thin skin over the library (each command calls one public function).
 
 Exit codes: 0 success, 1 invalid records (nothing exported unless asked), 2 the command could not
-run (bad manifest, unreadable path, bad option).
+run (bad manifest, unreadable path, bad option), 130 interrupted.
 """
 
 from __future__ import annotations
