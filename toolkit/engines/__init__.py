@@ -49,7 +49,7 @@ class Engine(Protocol):
 
 
 def available_cores() -> int:
-    """Cores this process may run on (respects CPU affinity and container limits where the OS says)."""
+    """Cores this process may run on: its CPU affinity where the OS has one (taskset, cpusets), else all."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
