@@ -122,11 +122,6 @@ class RecordStore:
         self._flush()
         return self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
 
-    def iter_articles(self) -> Iterator[tuple[str, bytes]]:
-        """(id, record) of every stored article, in the order they were read."""
-        self._flush()
-        yield from self._db.execute("SELECT id, record FROM articles ORDER BY seq")
-
     def iter_articles_with_annotations(self) -> Iterator[tuple[str, bytes, list[bytes]]]:
         """(id, record, [annotation records in read order]) for every article, in read order.
 

@@ -431,10 +431,7 @@ class _Validator:
                 continue
             if key is not None and key[0] not in ids:
                 ids[key[0]] = key[0]
-                data = lines[i]
-                if data[-1:] == b"\r" or first + i == 1:  # a CR or BOM to drop
-                    data = self._raw(block, i).data  # type: ignore[union-attr]
-                accepted.append((*key, data))
+                accepted.append((*key, self._kept(lines, first, i)))
                 fast += 1
                 continue
             raw = self._raw(block, i)
@@ -484,10 +481,7 @@ class _Validator:
                                 single_labels.add(label_key)
                     if ok:
                         ids[ann_id] = owner
-                        data = lines[i]
-                        if data[-1:] == b"\r" or first + i == 1:  # a CR or BOM to drop
-                            data = self._raw(block, i).data  # type: ignore[union-attr]
-                        accepted.append((article_id, data))
+                        accepted.append((article_id, self._kept(lines, first, i)))
                         fast += 1
                         continue
             raw = self._raw(block, i)
@@ -497,6 +491,13 @@ class _Validator:
                 self.annotation(raw, file)
         self.store.add_annotations(accepted)
         self._count_valid("annotations", fast)
+
+    def _kept(self, lines: list[bytes], first: int, i: int) -> bytes:
+        """The bytes to store of line i, which the precheck passed (so it is neither blank nor too long)."""
+        data = lines[i]
+        if data[-1:] == b"\r" or first + i == 1:  # a CR or a BOM to drop
+            return clean_line(data, first + i, self.max_line_bytes).data  # type: ignore[union-attr]
+        return data
 
     def _raw(self, block: Block, i: int) -> RawLine | None:
         """Line i of the block as the checks see it (None when blank)."""

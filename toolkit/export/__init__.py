@@ -24,7 +24,6 @@ from toolkit.validate import ValidationReport, run_validation
 
 Format = Literal["hf", "parquet", "jsonl"]
 Progress = Callable[[int, int], None]
-CONFIGS = ("articles", "annotations")
 
 
 @dataclass
