@@ -2,13 +2,13 @@
 
 The records were validated, so their shape is known. Arrow's C++ reader parses a batch of them
 against the Arrow types derived from the JSON Schemas, and each layer column is assembled from the
-parsed annotations with vectorised kernels, instead of a Python dict per row (`columns.py`).
+parsed annotations with vectorised kernels, instead of a Python dict per row (`rows.py`).
 Open objects (`meta`, `attributes`), which become JSON text, are filled from the few records
 that have them.
 
 Arrow's reader is stricter than the validator in a few corners (a key given twice, a lower-case
 `t` or `z`, more than six fractional digits in a date-time): it raises there, and the caller
-builds that batch the dict way. Both ways give equal batches and statistics (tests/test_columns.py).
+builds that batch the dict way. Both ways give equal batches and statistics (tests/test_arrow_reader.py).
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ import pyarrow as pa
 from toolkit.arrow_types import RowBuilder, RowPlan, parse_timestamp
 from toolkit.engines import Engine
 from toolkit.export import arrow_json
-from toolkit.export.columns import annotation_batch, article_batch
 from toolkit.manifest import Splits
 from toolkit.splits import SPLIT_ORDER, assign_split
 from toolkit.store import RecordStore
@@ -112,12 +111,9 @@ class BuiltBatch:
     stats: BuildStats
 
 
-ARROW_READER = True  # tests switch it off to compare both ways of building Arrow batches
-
-
 def build_batch(context: RowContext, batch: list[StoredArticle]) -> BuiltBatch:
     """Rows of a batch of stored articles, grouped by (config, split), in read order."""
-    if context.output == "arrow" and ARROW_READER:
+    if context.output == "arrow":
         assert context.schemas is not None
         stats = BuildStats()
         try:
@@ -128,40 +124,30 @@ def build_batch(context: RowContext, batch: list[StoredArticle]) -> BuiltBatch:
 
 
 def _build_from_dicts(context: RowContext, batch: list[StoredArticle]) -> BuiltBatch:
+    """The same parts and statistics as `arrow_json.build`, from one dict per row (and JSON Lines)."""
     stats = BuildStats()
-    by_split: dict[str, tuple[list[Row], list[list[Row]]]] = {}
+    builder = RowBuilder(context.plan, encode_labels=context.output == "arrow")
+    by_split: dict[str, tuple[list[Row], list[Row]]] = {}  # split → (article rows, annotation rows)
     for article_id, record, annotation_records in batch:
         article = orjson.loads(record)
         annotations = [orjson.loads(a) for a in annotation_records]
         split = assign_split(article_id, context.splits)
         stats.add(split, article, annotations)
-        articles, their_annotations = by_split.setdefault(split, ([], []))
-        articles.append(article)
-        their_annotations.append(annotations)
+        article_rows, annotation_rows = by_split.setdefault(split, ([], []))
+        article_rows.append(builder.article_row(article, annotations))
+        annotation_rows.extend(builder.annotation_row(a) for a in annotations)
     parts: dict[tuple[str, str], tuple[Any, int]] = {}
-    for split, (articles, annotations) in by_split.items():
-        flat = [a for group in annotations for a in group]
-        if context.output == "arrow":
-            assert context.schemas is not None
-            parts[("articles", split)] = (
-                article_batch(context.plan, context.schemas["articles"], articles, annotations),
-                len(articles),
-            )
-            if flat:
-                parts[("annotations", split)] = (
-                    annotation_batch(context.plan, context.schemas["annotations"], flat),
-                    len(flat),
-                )
-        else:
-            builder = RowBuilder(context.plan, encode_labels=False)
-            rows = [builder.article_row(a, anns) for a, anns in zip(articles, annotations, strict=True)]
-            parts[("articles", split)] = (_json_lines(rows), len(rows))
-            if flat:
-                parts[("annotations", split)] = (_json_lines([builder.annotation_row(a) for a in flat]), len(flat))
+    for split, (article_rows, annotation_rows) in by_split.items():
+        for config, rows in (("articles", article_rows), ("annotations", annotation_rows)):
+            if rows:
+                parts[(config, split)] = (_encode(context, config, rows), len(rows))
     return BuiltBatch(parts, stats)
 
 
-def _json_lines(rows: list[Row]) -> bytes:
+def _encode(context: RowContext, config: str, rows: list[Row]) -> Any:
+    if context.output == "arrow":
+        assert context.schemas is not None
+        return pa.RecordBatch.from_pylist(rows, schema=context.schemas[config])
     return b"".join(orjson.dumps(row, default=_iso) + b"\n" for row in rows)
 
 

@@ -1,4 +1,5 @@
-"""The column-wise Arrow builder gives exactly the batches the row builder + `from_pylist` give."""
+"""Arrow's JSON reader (export/arrow_json.py) gives exactly the batches and statistics of the dict path
+(the row builder + `RecordBatch.from_pylist`), and batches Arrow will not read fall back to that path."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import json
 import sys
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pytest
 from conftest import EXAMPLE, LAYERS, REPO, TEXT
 
-from toolkit.arrow_types import RowBuilder, annotation_features, article_features, row_plan
-from toolkit.export.columns import annotation_batch, article_batch
+from toolkit.arrow_types import annotation_features, article_features, row_plan
+from toolkit.export import arrow_json
+from toolkit.export import rows as rows_module
+from toolkit.export.rows import BuildStats, RowContext
 from toolkit.manifest import parse_manifest
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -25,20 +29,6 @@ def _records(root: Path) -> tuple[list[dict], list[list[dict]]]:
         ann = json.loads(line)
         annotations[ann["article_id"]].append(ann)
     return articles, [annotations[a["id"]] for a in articles]
-
-
-def assert_same(manifest_raw: dict, articles: list[dict], annotations: list[list[dict]]) -> None:
-    plan = row_plan(parse_manifest(manifest_raw, REPO / "dataset.yaml"))
-    article_schema = article_features(plan).arrow_schema
-    annotation_schema = annotation_features(plan).arrow_schema
-    builder = RowBuilder(plan)
-    by_rows = pa.RecordBatch.from_pylist(
-        [builder.article_row(a, anns) for a, anns in zip(articles, annotations, strict=True)], schema=article_schema)
-    by_columns = article_batch(plan, article_schema, articles, annotations)
-    assert by_columns.equals(by_rows), (by_columns.to_pylist()[:1], by_rows.to_pylist()[:1])
-    flat = [a for anns in annotations for a in anns]
-    by_rows = pa.RecordBatch.from_pylist([builder.annotation_row(a) for a in flat], schema=annotation_schema)
-    assert annotation_batch(plan, annotation_schema, flat).equals(by_rows)
 
 
 FULL = {
@@ -68,29 +58,6 @@ EDGE_ANNOTATIONS = [
 EDGE_ARTICLES = [FULL, BARE]
 
 
-@pytest.mark.parametrize("source", ["example", "generated"])
-def test_same_batches_on_corpora(source, tmp_path):
-    import yaml
-
-    root = EXAMPLE if source == "example" else generate(tmp_path / "g", 150, seed=3).parent
-    manifest = yaml.safe_load((root / "dataset.yaml").read_text(encoding="utf-8"))
-    manifest["articles"], manifest["annotations"] = ["examples/sample-news/articles.jsonl"], []
-    assert_same(manifest, *_records(root))
-
-
-def test_same_batches_on_every_optional_shape():
-    manifest = {"name": "edge", "articles": ["examples/sample-news/articles.jsonl"], "layers": LAYERS}
-    assert_same(manifest, EDGE_ARTICLES, EDGE_ANNOTATIONS)
-    assert_same(manifest, [], [])
-
-
-# -- Arrow's JSON reader (export/arrow_json.py) against the dict path ------------------------------
-
-import orjson  # noqa: E402
-
-from toolkit.export import arrow_json  # noqa: E402
-from toolkit.export import rows as rows_module  # noqa: E402
-from toolkit.export.rows import BuildStats, RowContext  # noqa: E402
 
 
 def _context(manifest_raw: dict) -> RowContext:
