@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 
 from toolkit.errors import ToolkitError
+from toolkit.readers import file_size
 from toolkit.schemas import reference_validator
 
 MANIFEST_NAMES = ("dataset.yaml", "dataset.yml")
@@ -59,7 +60,7 @@ class Manifest:
 
     def input_bytes(self) -> int:
         """Bytes on disk of every record file (compressed size for compressed files)."""
-        return sum(p.stat().st_size for p in (*self.article_files, *self.annotation_files))
+        return sum(file_size(p) for p in (*self.article_files, *self.annotation_files))
 
     def get(self, key: str, default: Any = None) -> Any:
         """A descriptive key of the manifest (pretty_name, license, citation, …)."""

@@ -96,10 +96,6 @@ class ArticleTexts:
         self._last_id, self._last = article_id, hit
         return hit
 
-    def forget(self) -> None:
-        self._cache.clear()
-        self._last_id = self._last = None
-
 
 @lru_cache(maxsize=2)
 def _texts(path: str) -> ArticleTexts | None:

@@ -67,8 +67,8 @@ def iter_lines(
     stream raises `ToolkitError` naming the file and the line reached (the lines before it were
     yielded). `on_progress` is called now and then with the bytes of the file read so far.
     """
-    for batch in iter_line_batches(path, max_line_bytes, on_progress):
-        yield from batch
+    for block in iter_blocks(path, max_line_bytes, on_progress):
+        yield from block_lines(block, max_line_bytes)
 
 
 class Block(NamedTuple):
@@ -101,18 +101,6 @@ def block_lines(block: Block, max_line_bytes: int) -> list[RawLine]:
         return [RawLine(block.first, block.lines[0], True)]
     cleaned = (clean_line(line, block.first + i, max_line_bytes) for i, line in enumerate(block.lines))
     return [raw for raw in cleaned if raw is not None]
-
-
-def iter_line_batches(
-    path: Path,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    on_progress: Callable[[int], None] | None = None,
-) -> Iterator[list[RawLine]]:
-    """`iter_lines` in batches: the lines completed by each read (never an empty batch)."""
-    for block in iter_blocks(path, max_line_bytes, on_progress):
-        lines = block_lines(block, max_line_bytes)
-        if lines:
-            yield lines
 
 
 def iter_blocks(

@@ -424,73 +424,71 @@ class _Validator:
 
     def articles(self, file: str, block: Block, keys: list[ArticleKey | None]) -> None:
         ids = self.state.article_ids
-        accepted: list[tuple[str, str, str, bytes]] = []
-        lines, first, fast = block.lines, block.first, 0
-        for i, key in enumerate(keys):
-            if key is BLANK:
-                continue
-            if key is not None and key[0] not in ids:
-                ids[key[0]] = key[0]
-                accepted.append((*key, self._kept(lines, first, i)))
-                fast += 1
-                continue
-            raw = self._raw(block, i)
-            if raw is not None:
-                self.store.add_articles(accepted)  # keep the store in read order
-                accepted = []
-                self.article(raw, file)
-        self.store.add_articles(accepted)
-        self._count_valid("articles", fast)
+
+        def accept(key: ArticleKey) -> tuple[str, ...] | None:
+            if key[0] in ids:
+                return None
+            ids[key[0]] = key[0]
+            return key
+
+        self._batch(file, block, keys, accept, self.store.add_articles, self.article, "articles")
 
     def annotations(self, file: str, block: Block, keys: list[AnnotationKey | None]) -> None:
         st = self.state
         ids, articles, single_labels, layers = st.annotation_ids, st.article_ids, st.single_labels, self.layers
         no_overlap = st.no_overlap_spans
-        accepted: list[tuple[str, bytes]] = []
+
+        def accept(key: AnnotationKey) -> tuple[str] | None:
+            ann_id, article_id, layer_name, start, end, field_name, head, tail = key
+            article_id = articles.get(article_id)
+            if ann_id in ids or not article_id:
+                return None
+            layer = layers[layer_name]
+            owner = None
+            if layer.kind == "span":
+                if not layer.overlap:
+                    span_key = (article_id, layer_name, field_name)
+                    spans = no_overlap.get(span_key)
+                    if spans is None:
+                        spans = no_overlap[span_key] = _Intervals()
+                    if not spans.try_add(start, end):
+                        return None
+                owner = article_id
+            elif layer.kind == "relation":
+                if ids.get(head) != article_id or ids.get(tail) != article_id:
+                    return None
+            elif not layer.multi:
+                label_key = (article_id, layer_name)
+                if label_key in single_labels:
+                    return None
+                single_labels.add(label_key)
+            ids[ann_id] = owner
+            return (article_id,)
+
+        self._batch(file, block, keys, accept, self.store.add_annotations, self.annotation, "annotations")
+
+    def _batch(self, file: str, block: Block, keys: list[Any], accept: Callable[[Any], tuple | None],
+               store: Callable[[list], None], careful: Callable[[RawLine, str], None], kind: str) -> None:
+        """One batch: each line the precheck passed and `accept` takes is stored as (*accepted, bytes);
+        every other non-blank line goes down the careful path, in read order."""
+        accepted: list[tuple] = []
         lines, first, fast = block.lines, block.first, 0
         for i, key in enumerate(keys):
             if key is BLANK:
                 continue
             if key is not None:
-                ann_id, article_id, layer_name, start, end, field_name, head, tail = key
-                article_id = articles.get(article_id)
-                if ann_id not in ids and article_id:
-                    layer = layers[layer_name]
-                    kind = layer.kind
-                    if kind == "span":
-                        if layer.overlap:
-                            ok = True
-                        else:
-                            span_key = (article_id, layer_name, field_name)
-                            spans = no_overlap.get(span_key)
-                            if spans is None:
-                                spans = no_overlap[span_key] = _Intervals()
-                            ok = spans.try_add(start, end)
-                        owner = article_id
-                    elif kind == "relation":
-                        ok = ids.get(head) == article_id and ids.get(tail) == article_id
-                        owner = None
-                    else:
-                        owner = None
-                        if layer.multi:
-                            ok = True
-                        else:
-                            label_key = (article_id, layer_name)
-                            ok = label_key not in single_labels
-                            if ok:
-                                single_labels.add(label_key)
-                    if ok:
-                        ids[ann_id] = owner
-                        accepted.append((article_id, self._kept(lines, first, i)))
-                        fast += 1
-                        continue
+                row = accept(key)
+                if row is not None:
+                    accepted.append((*row, self._kept(lines, first, i)))
+                    fast += 1
+                    continue
             raw = self._raw(block, i)
             if raw is not None:
-                self.store.add_annotations(accepted)  # keep the store in read order
+                store(accepted)  # keep the store in read order
                 accepted = []
-                self.annotation(raw, file)
-        self.store.add_annotations(accepted)
-        self._count_valid("annotations", fast)
+                careful(raw, file)
+        store(accepted)
+        self._count_valid(kind, fast)
 
     def _kept(self, lines: list[bytes], first: int, i: int) -> bytes:
         """The bytes to store of line i, which the precheck passed (so it is neither blank nor too long)."""
