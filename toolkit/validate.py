@@ -594,7 +594,7 @@ def run_validation(
     """
     files: list[tuple[Path, RecordKind]] = [(p, "article") for p in manifest.article_files]
     files += [(p, "annotation") for p in manifest.annotation_files]
-    total = sum(file_size(p) for p, _ in files)
+    total = manifest.input_bytes()
     done_before = 0
     rejects = RejectsWriter(rejects_dir, manifest.root) if rejects_dir is not None else None
     run = _Validator(manifest, store, rejects, max_line_bytes)
