@@ -17,7 +17,7 @@ from toolkit.export import export
 sys.path.insert(0, str(REPO / "benchmarks"))
 from generate import generate  # noqa: E402
 
-validate_module = sys.modules["toolkit.validate"]
+validate_module = sys.modules["toolkit.validation.driver"]
 ONE = EngineOptions(workers=1)
 TWO = EngineOptions(workers=2)
 

@@ -7,7 +7,7 @@ The public API: `validate`, `load_manifest`, and (see their modules) `export`, t
 from toolkit.errors import ToolkitError
 from toolkit.manifest import Manifest, load_manifest
 from toolkit.problems import CODES, Problem
-from toolkit.validate import ValidationReport, validate
+from toolkit.validation import ValidationReport, validate
 
 __all__ = ["CODES", "Manifest", "Problem", "ToolkitError", "ValidationReport", "load_manifest", "validate"]
 __version__ = "0.1.0"

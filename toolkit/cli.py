@@ -53,6 +53,12 @@ RayAddress = Annotated[
 ]
 
 
+MemoryLimit = Annotated[
+    str | None,
+    typer.Option(help="Memory the staging database may use before it spills to TMPDIR, e.g. 2GB (default 512MB)."),
+]
+
+
 def _engine(engine: str, workers: int, ray_address: str | None) -> EngineOptions:
     if engine not in ("local", "ray"):
         raise ToolkitError(f"--engine must be local or ray, not '{engine}'")
@@ -89,17 +95,18 @@ def validate(
     workers: Workers = 0,
     engine: EngineName = "local",
     ray_address: RayAddress = None,
+    memory_limit: MemoryLimit = None,
 ) -> None:
     """Check every record: JSON Schema, then offsets, quoted text, ids, references and labels."""
     from toolkit.console import print_report, progress_bar
-    from toolkit.validate import ValidationReport
-    from toolkit.validate import validate as validate_dataset
+    from toolkit.validation import ValidationReport
+    from toolkit.validation import validate as validate_dataset
 
     def work() -> ValidationReport:
         with progress_bar("validating") as on_progress:
             return validate_dataset(
                 path, rejects_dir=rejects, report_path=report, max_line_bytes=max_line_bytes, on_progress=on_progress,
-                engine=_engine(engine, workers, ray_address),
+                engine=_engine(engine, workers, ray_address), memory_limit=memory_limit,
             )
 
     result = _guard(work)
@@ -122,6 +129,7 @@ def export(
     workers: Workers = 0,
     engine: EngineName = "local",
     ray_address: RayAddress = None,
+    memory_limit: MemoryLimit = None,
 ) -> None:
     """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing)."""
     from toolkit.console import out as console
@@ -135,7 +143,7 @@ def export(
             return export_dataset(
                 path, format=format, out_dir=out, skip_invalid=skip_invalid, jsonl_compression=compression,
                 max_line_bytes=max_line_bytes, on_validate_progress=on_validate, on_write_progress=on_write,
-                engine=_engine(engine, workers, ray_address),
+                engine=_engine(engine, workers, ray_address), memory_limit=memory_limit,
             )
 
     result = _guard(work)

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from toolkit.problems import CODES
-from toolkit.validate import ValidationReport, iter_problem_lines
+from toolkit.validation import ValidationReport, iter_problem_lines
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

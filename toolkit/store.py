@@ -1,141 +1,188 @@
-"""A disk-backed store of the valid records seen so far, so memory does not grow with the corpus.
+"""The staging store: every line read, as Arrow columns, in an embedded DuckDB database on disk.
 
-Annotations in separate files need their article's title and text (span checks) and, for export,
-every article needs its annotations: both are lookups by article id into data far larger than
-memory should hold. SQLite (stdlib, one temporary file) answers them with bounded memory.
-The database is in WAL mode so that batch workers (`toolkit.precheck`) can read the articles
-through their own read-only connections while the driver goes on writing annotations.
+Validation stages each record once (the per-record verdict and the few fields the cross-record
+checks need, plus the line's bytes); the cross-record checks then run as set operations over these
+columns (`toolkit.validation.cross`), and export reads the accepted rows back as Arrow. DuckDB
+works out of core: joins, sorts and window functions stay under `memory_limit` and spill to a
+temporary folder, so memory does not grow with the corpus.
+
+The store owns one temporary folder (under `TMPDIR` unless told otherwise) holding the database
+and its spill files, and removes it on every exit path. Failures of that folder (full, unwritable)
+become a `ToolkitError` naming it (exit 2).
 """
 
 from __future__ import annotations
 
-import sqlite3
+import shutil
 import tempfile
 from collections.abc import Iterator
-from itertools import islice
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from toolkit.precheck import ArticleTexts
+import duckdb
+import pyarrow as pa
 
-_FLUSH_ROWS = 4096
+from toolkit.errors import ToolkitError
+
+DEFAULT_MEMORY_LIMIT = "512MB"
+LINE_BITS = 40  # a read-order key is file index << LINE_BITS | line number
+
+ARTICLE_COLUMNS = pa.schema([
+    ("k", pa.int64()), ("ok", pa.bool_()), ("id", pa.string()), ("title", pa.string()), ("text", pa.string()),
+    ("data", pa.binary()), ("too_long", pa.bool_()),
+])
+# kind: 0 = unknown layer or not checked, 1 = span, 2 = document, 3 = relation.
+ANNOTATION_COLUMNS = pa.schema([
+    ("k", pa.int64()), ("ok", pa.bool_()), ("id", pa.string()), ("article_id", pa.string()),
+    ("layer", pa.string()), ("kind", pa.int8()), ("no_overlap", pa.bool_()), ("single", pa.bool_()),
+    ("start", pa.int64()), ("end", pa.int64()), ("field", pa.string()), ("quoted", pa.string()),
+    ("head", pa.string()), ("tail", pa.string()), ("data", pa.binary()), ("too_long", pa.bool_()),
+])
+EMBEDDED_COLUMNS = pa.schema([("id", pa.string())])
+
+_DDL = """
+CREATE TABLE art (k BIGINT, ok BOOLEAN, id VARCHAR, title VARCHAR, text VARCHAR, data BLOB, too_long BOOLEAN);
+CREATE TABLE ann (k BIGINT, ok BOOLEAN, id VARCHAR, article_id VARCHAR, layer VARCHAR, kind TINYINT,
+                  no_overlap BOOLEAN, single BOOLEAN, start BIGINT, "end" BIGINT, field VARCHAR, quoted VARCHAR,
+                  head VARCHAR, tail VARCHAR, data BLOB, too_long BOOLEAN);
+CREATE TABLE emb (id VARCHAR);
+CREATE TABLE acc_art (k BIGINT, id VARCHAR, data BLOB);
+CREATE TABLE acc_ann (k BIGINT, sub INTEGER, article_id VARCHAR, data BLOB);
+"""
+_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "emb": EMBEDDED_COLUMNS}
+_FLUSH_ROWS = 65_536
 
 
-class RecordStore:
-    """Valid articles (id, title, text, record) and annotations (article id, record) in insertion order.
+def read_key(file_index: int, line: int) -> int:
+    return (file_index << LINE_BITS) | line
 
-    Records are stored as the JSON bytes the caller gives. Holds real state (a database, rows
-    waiting to be inserted in one statement, a cache of recently used articles), hence a class.
-    Use as a context manager.
+
+def split_key(key: int) -> tuple[int, int]:
+    return key >> LINE_BITS, key & ((1 << LINE_BITS) - 1)
+
+
+class StagingStore:
+    """Staged lines and accepted records in a temporary DuckDB database. Use as a context manager.
+
+    Holds real state (a connection, a folder, batches waiting for one insert), hence a class.
     """
 
-    def __init__(self, directory: Path | None = None, keep_records: bool = True) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="news-toolkit-", dir=directory)
-        self.path = Path(self._dir.name) / "records.sqlite"
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.executescript(
-            """
-            PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = OFF;
-            PRAGMA temp_store = FILE;
-            CREATE TABLE articles (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, title TEXT, text TEXT,
-                                   record BLOB);
-            CREATE UNIQUE INDEX articles_id ON articles (id);
-            CREATE TABLE annotations (seq INTEGER PRIMARY KEY, article_id TEXT NOT NULL, records BLOB);
-            BEGIN;
-            """
-        )
-        self.keep_records = keep_records
-        self._texts = ArticleTexts(self._db)
-        self._articles: list[tuple[str, str, str, bytes | None]] = []  # waiting for one INSERT
-        self._annotations: list[tuple[str, bytes]] = []  # (article id, its consecutive records)
-        self._annotations_indexed = False
+    def __init__(self, directory: Path | str | None = None, memory_limit: str | None = None) -> None:
+        parent = Path(directory) if directory is not None else Path(tempfile.gettempdir())
+        self.parent = parent
+        try:
+            self.folder = Path(tempfile.mkdtemp(prefix="news-toolkit-", dir=parent))
+        except OSError as exc:
+            raise ToolkitError(f"{parent}: cannot create the staging folder ({exc.strerror}); "
+                               "set TMPDIR to a writable folder with free space") from None
+        try:
+            self.con = duckdb.connect(str(self.folder / "stage.duckdb"))
+            spill = self.folder / "spill"
+            spill.mkdir()
+            self.con.execute(f"SET memory_limit = '{_setting(memory_limit or DEFAULT_MEMORY_LIMIT)}'")
+            self.con.execute(f"SET temp_directory = '{_setting(str(spill))}'")
+            self.con.execute("SET preserve_insertion_order = false")
+            self.con.execute(_DDL)
+        except duckdb.Error as exc:
+            self.close()
+            raise self.error(exc) from None
+        self._pending: dict[str, list[pa.RecordBatch]] = {name: [] for name in _TABLES}
+        self._pending_rows: dict[str, int] = dict.fromkeys(_TABLES, 0)
 
-    def __enter__(self) -> RecordStore:
+    def __enter__(self) -> StagingStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        self._db.close()
-        self._dir.cleanup()
+        con = getattr(self, "con", None)
+        if con is not None:
+            try:
+                con.close()
+            except duckdb.Error:
+                pass
+            self.con = None  # type: ignore[assignment]
+        shutil.rmtree(self.folder, ignore_errors=True)
 
-    def add_article(self, article_id: str, title: str, text: str, record: bytes) -> None:
-        self.add_articles([(article_id, title, text, record)])
+    def error(self, exc: BaseException) -> ToolkitError:
+        """A DuckDB failure as the one line a user can act on (most are the staging folder's)."""
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return ToolkitError(f"the staging database ran out of memory ({text}); raise --memory-limit, "
+                                f"or give it more room to spill under {self.parent}")
+        return ToolkitError(f"{self.parent}: the staging database failed ({text}); "
+                            "set TMPDIR to a writable folder with free space")
 
-    def add_articles(self, rows: list[tuple[str, str, str, bytes]]) -> None:
-        """Add (id, title, text, record) rows, in read order."""
-        if not self.keep_records:
-            rows = [(i, title, text, None) for i, title, text, _ in rows]  # type: ignore[misc]
-        self._articles.extend(rows)
-        if len(self._articles) >= _FLUSH_ROWS:
-            self._flush()
+    @contextmanager
+    def guarded(self) -> Iterator[None]:
+        """Turn DuckDB and disk failures inside the block into a `ToolkitError` naming the staging folder."""
+        try:
+            yield
+        except duckdb.Error as exc:
+            raise self.error(exc) from None
+        except OSError as exc:
+            raise ToolkitError(f"{self.parent}: cannot write the staging files ({exc.strerror}); "
+                               "set TMPDIR to a writable folder with free space") from None
 
-    def add_annotation(self, article_id: str, record: bytes) -> None:
-        self.add_annotations([(article_id, record)])
+    # -- staging --------------------------------------------------------------------------------
 
-    def add_annotations(self, rows: list[tuple[str, bytes]]) -> None:
-        """Add (article id, record) rows, in read order (kept only when the store keeps records).
-
-        Consecutive records of the same article — the usual layout of annotation files — are
-        stored as one row, their lines joined by newlines (a JSON line holds no newline byte):
-        an order of magnitude fewer rows to insert, index and read back.
-        """
-        if not self.keep_records or not rows:
+    def add(self, table: str, batch: pa.RecordBatch) -> None:
+        """Queue a batch of staged rows for `table` ('art', 'ann' or 'emb'); inserted in large pieces."""
+        if batch.num_rows == 0:
             return
-        runs = self._annotations
-        run_article, run = rows[0][0], [rows[0][1]]
-        for article_id, record in islice(rows, 1, None):
-            if article_id == run_article:
-                run.append(record)
-            else:
-                runs.append((run_article, b"\n".join(run)))
-                run_article, run = article_id, [record]
-        runs.append((run_article, b"\n".join(run)))
-        if len(runs) >= _FLUSH_ROWS:
-            self._flush()
+        self._pending[table].append(batch)
+        self._pending_rows[table] += batch.num_rows
+        if self._pending_rows[table] >= _FLUSH_ROWS:
+            self._flush(table)
 
-    def _flush(self) -> None:
-        if self._articles:
-            self._db.executemany("INSERT INTO articles (id, title, text, record) VALUES (?, ?, ?, ?)", self._articles)
-            self._articles = []
-        if self._annotations:
-            self._db.executemany("INSERT INTO annotations (article_id, records) VALUES (?, ?)", self._annotations)
-            self._annotations = []
+    def _flush(self, table: str) -> None:
+        batches = self._pending[table]
+        if not batches:
+            return
+        staged = pa.Table.from_batches(batches, schema=_TABLES[table])  # noqa: F841 (named in the SQL)
+        with self.guarded():
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM staged")
+        self._pending[table], self._pending_rows[table] = [], 0
 
-    def fields(self, article_id: str) -> tuple[str, str] | None:
-        """(title, text) of a stored article, or None; recently used articles are served from memory."""
-        if self._articles:
-            self._flush()
-        return self._texts.get(article_id)
+    def flush(self) -> None:
+        for table in _TABLES:
+            self._flush(table)
 
-    def commit(self) -> None:
-        """Make everything added so far visible to other connections and indexed for the export's lookups."""
-        self._flush()
-        self._db.execute("COMMIT")
-        if not self._annotations_indexed:
-            self._db.execute("CREATE INDEX annotations_article ON annotations (article_id, seq)")
-            self._annotations_indexed = True
-        self._db.execute("BEGIN")
+    def accept(self, articles: list[tuple[int, str, bytes]], annotations: list[tuple[int, int, str, bytes]]) -> None:
+        """Keep records the sequential resolver accepted: (key, id, bytes) and (key, sub-order, article id, bytes)."""
+        with self.guarded():
+            if articles:
+                rows = pa.table({"k": [a[0] for a in articles], "id": [a[1] for a in articles],
+                                 "data": pa.array([a[2] for a in articles], pa.binary())})
+                self.con.execute("INSERT INTO acc_art SELECT * FROM rows")
+            if annotations:
+                rows = pa.table({"k": [a[0] for a in annotations], "sub": pa.array([a[1] for a in annotations],
+                                                                                    pa.int32()),
+                                 "article_id": [a[2] for a in annotations],
+                                 "data": pa.array([a[3] for a in annotations], pa.binary())})
+                self.con.execute("INSERT INTO acc_ann SELECT * FROM rows")
 
-    def count_articles(self) -> int:
-        self._flush()
-        return self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+    # -- queries --------------------------------------------------------------------------------
 
-    def iter_articles_with_annotations(self) -> Iterator[tuple[str, bytes, list[bytes]]]:
-        """(id, record, [annotation records in read order]) for every article, in read order.
+    def execute(self, sql: str, parameters: list[Any] | None = None) -> None:
+        with self.guarded():
+            self.con.execute(sql, parameters or [])
 
-        One merge pass over two sorted cursors instead of a query per article.
-        """
-        self._flush()
-        annotations = self._db.execute(
-            "SELECT a.seq, n.records FROM annotations n JOIN articles a ON a.id = n.article_id "
-            "ORDER BY a.seq, n.seq"
-        )
-        pending = next(annotations, None)
-        for seq, article_id, record in self._db.execute("SELECT seq, id, record FROM articles ORDER BY seq"):
-            mine: list[bytes] = []
-            while pending is not None and pending[0] == seq:
-                mine.extend(pending[1].split(b"\n"))
-                pending = next(annotations, None)
-            yield article_id, record, mine
+    def scalar(self, sql: str) -> Any:
+        with self.guarded():
+            return self.con.execute(sql).fetchall()[0][0]
+
+    def reader(self, sql: str, batch_rows: int = 8192) -> Iterator[pa.RecordBatch]:
+        """The result of a query as Arrow record batches, streamed (not materialised)."""
+        with self.guarded():
+            cursor = self.con.cursor()  # its own stream: the caller may write while reading
+            try:
+                yield from cursor.sql(sql).to_arrow_reader(batch_rows)
+            finally:
+                cursor.close()
+
+
+def _setting(value: str) -> str:
+    return value.replace("'", "''")

@@ -19,8 +19,8 @@ from toolkit.export.atomic import atomic_directory, publish, staging_directory
 from toolkit.export.rows import BuildStats
 from toolkit.manifest import Manifest, load_manifest
 from toolkit.readers import DEFAULT_MAX_LINE_BYTES
-from toolkit.store import RecordStore
-from toolkit.validate import ValidationReport, run_validation
+from toolkit.store import StagingStore
+from toolkit.validation import ValidationReport, run_validation
 
 Format = Literal["hf", "parquet", "jsonl"]
 Progress = Callable[[int, int], None]
@@ -31,7 +31,7 @@ class BuildContext:
     """Everything a format writer needs: the manifest, the valid records, where to write."""
 
     manifest: Manifest
-    store: RecordStore
+    store: StagingStore
     plan: RowPlan
     staging: Path
     stats: BuildStats
@@ -90,6 +90,8 @@ def export(
     on_validate_progress: Progress | None = None,
     on_write_progress: Progress | None = None,
     engine: EngineOptions | None = None,
+    temp_dir: Path | str | None = None,
+    memory_limit: str | None = None,
 ) -> ExportResult:
     """Validate the dataset at PATH and, if every record is valid (or `skip_invalid`), write a build.
 
@@ -98,6 +100,7 @@ def export(
     records go to `<out>/<name>.rejects/` beside the build and are not exported; without it, any
     invalid record means nothing is written (`result.output is None`). `engine` says where the
     per-batch work runs (default: a process per core); the build is byte-identical whatever runs it.
+    The staging database lives in `temp_dir` (default: TMPDIR) under `memory_limit` (e.g. '2GB').
     Raises `ToolkitError` (exit code 2) for an unreadable dataset or an unknown format.
     """
     writers = _formats()
@@ -113,7 +116,7 @@ def export(
         plan = row_plan(manifest)
     except ValueError as exc:
         raise ToolkitError(f"{manifest.path}: {exc}") from None
-    with (RecordStore() as store, staging_directory(rejects_target) as rejects_staging,
+    with (StagingStore(temp_dir, memory_limit) as store, staging_directory(rejects_target) as rejects_staging,
           open_engine(engine, manifest.input_bytes()) as running):
         report = run_validation(
             manifest, store, running, rejects_dir=rejects_staging if skip_invalid else None,

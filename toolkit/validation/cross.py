@@ -1,0 +1,450 @@
+"""Checks across records: set operations over the staged columns, and a sequential resolver for conflicts.
+
+The rule (DESIGN.md §2): records are judged in read order — article files in manifest order, then
+annotation files — each against the records accepted before it; between two conflicting records
+the first one read stands.
+
+Every cross-record check except id uniqueness concerns one article. So the work is cut by article:
+
+1. **Set-based pass** (`find_conflicts`): each rule below is a query over the staged rows that
+   names the articles where the rule *could* fire if every record that passed its own checks were
+   accepted. An article none of them names is clean: all of its records are accepted as they are,
+   and no Python code runs for them. Id uniqueness is a rule too: an id used twice anywhere makes
+   every article holding it a conflict.
+2. **Sequential resolver** (`Resolver`): the records of the articles in conflict, and the lines
+   that failed their own checks, go through the careful checks in read order, each rule's careful
+   spelling below next to its set-based one. Clean records cannot conflict with them (their ids
+   are unique and all their checks stay within their article), except as the end of a relation,
+   which the resolver looks up with its read-order key.
+
+So the verdicts are exactly those of judging every record in read order
+(tests/test_validate_fast_path.py and tests/test_conflict_property.py compare both).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from toolkit.manifest import Layer
+from toolkit.problems import Problem
+from toolkit.readers import RawLine
+from toolkit.rejects import RejectsWriter
+from toolkit.store import StagingStore, split_key
+from toolkit.validation.records import bad_dates, not_a_moment, parse, problem, schema_problems
+from toolkit.validation.report import ValidationReport
+
+# Each rule: the ids of articles where it could fire (its careful spelling is named beside it).
+CONFLICT_RULES: dict[str, str] = {
+    # Resolver.article (duplicate-id), and lines the per-record checks did not pass.
+    "article id used twice, or an article line to explain":
+        "SELECT id FROM art WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 OR NOT bool_and(ok)",
+    # Resolver.annotation: every problem of an annotation line that did not pass its own checks.
+    "annotation line to explain":
+        "SELECT article_id FROM ann WHERE NOT ok AND article_id IS NOT NULL",
+    # Resolver.check_annotation (duplicate-id), against annotation lines and annotations inside articles.
+    "annotation id used twice": """
+        SELECT a.article_id FROM ann a
+        SEMI JOIN (SELECT id FROM (SELECT id FROM ann UNION ALL SELECT id FROM emb)
+                   WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1) d ON a.id = d.id
+        WHERE a.article_id IS NOT NULL""",
+    # Resolver.annotation (unknown-article; invalid-article comes with the first rule).
+    "annotation of no article":
+        "SELECT a.article_id FROM ann a ANTI JOIN art t ON t.id = a.article_id WHERE a.ok",
+    # Resolver._check_span (span-out-of-bounds, span-text-mismatch). Offsets count code points, as
+    # DuckDB's length and substring do.
+    "span outside its field or quoting other text": """
+        SELECT a.article_id FROM ann a JOIN art t ON t.id = a.article_id
+        WHERE a.ok AND a.kind = 1 AND t.ok AND NOT (
+            a.start < a."end"
+            AND a."end" <= length(CASE WHEN a.field = 'title' THEN t.title ELSE t.text END)
+            AND (a.quoted IS NULL
+                 OR substring(CASE WHEN a.field = 'title' THEN t.title ELSE t.text END,
+                              a.start + 1, a."end" - a.start) = a.quoted))""",
+    # Resolver._check_span (span-overlap): sorted by start, spans are disjoint iff each neighbour is.
+    "overlapping spans in an overlap: false layer": """
+        SELECT article_id FROM (
+            SELECT article_id, start,
+                   lag("end") OVER (PARTITION BY article_id, layer, field ORDER BY start, "end") AS previous_end
+            FROM ann WHERE ok AND no_overlap)
+        WHERE previous_end > start""",
+    # Resolver.check_annotation (conflicting-label).
+    "second label in a single-label layer":
+        "SELECT article_id FROM ann WHERE ok AND single GROUP BY article_id, layer HAVING count(*) > 1",
+    # Resolver._check_relation (unknown-reference): each end a span of the same article read before.
+    "relation end that is not an earlier span of its article": """
+        SELECT r.article_id FROM ann r
+        LEFT JOIN ann h ON h.id = r.head AND h.ok AND h.kind = 1 AND h.article_id = r.article_id AND h.k < r.k
+        LEFT JOIN ann t ON t.id = r.tail AND t.ok AND t.kind = 1 AND t.article_id = r.article_id AND t.k < r.k
+        WHERE r.ok AND r.kind = 3 AND (h.k IS NULL OR t.k IS NULL)""",
+}
+
+# With the fast path off every article is "in conflict": the resolver then judges every record,
+# which is the reference the set-based pass must equal.
+_EVERY_ARTICLE = ("SELECT id FROM art WHERE id IS NOT NULL "
+                  "UNION ALL SELECT article_id FROM ann WHERE article_id IS NOT NULL")
+
+
+def find_conflicts(store: StagingStore, fast: bool = True) -> tuple[int, int]:
+    """Fill the `conflicts` table and the views of clean records; (clean articles, clean annotations)."""
+    rules = "\nUNION ALL\n".join(f"({sql})" for sql in CONFLICT_RULES.values()) if fast else _EVERY_ARTICLE
+    store.execute(f"CREATE TABLE conflicts AS SELECT DISTINCT id FROM ({rules}) AS r(id) WHERE id IS NOT NULL")
+    store.execute("CREATE VIEW clean_art AS SELECT a.* FROM art a ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok")
+    store.execute("CREATE VIEW clean_ann AS "
+                  "SELECT a.* FROM ann a ANTI JOIN conflicts c ON a.article_id = c.id WHERE a.ok")
+    return store.scalar("SELECT count(*) FROM clean_art"), store.scalar("SELECT count(*) FROM clean_ann")
+
+
+def accepted_views(store: StagingStore) -> None:
+    """`accepted_articles` (k, id, data) and `accepted_annotations` (k, sub, article_id, data): what export reads."""
+    store.execute("CREATE VIEW accepted_articles AS "
+                  "SELECT k, id, data FROM clean_art UNION ALL SELECT k, id, data FROM acc_art")
+    store.execute("CREATE VIEW accepted_annotations AS SELECT k, 0 AS sub, article_id, data FROM clean_ann "
+                  "UNION ALL SELECT k, sub, article_id, data FROM acc_ann")
+
+
+# -- the careful spelling: the sequential resolver -----------------------------------------------
+
+
+class Intervals:
+    """Pairwise disjoint [start, end) spans kept sorted, so an overlap test is a binary search, not a scan."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def overlapping(self, start: int, end: int) -> tuple[int, int] | None:
+        """An interval overlapping [start, end), or None."""
+        i = bisect_right(self.starts, start)
+        if i and self.ends[i - 1] > start:
+            return self.starts[i - 1], self.ends[i - 1]
+        if i < len(self.starts) and self.starts[i] < end:
+            return self.starts[i], self.ends[i]
+        return None
+
+    def try_add(self, start: int, end: int) -> bool:
+        """Add [start, end) unless it overlaps one already here; whether it was added."""
+        if self.overlapping(start, end) is not None:
+            return False
+        self.add(start, end)
+        return True
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect_right(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
+
+    def remove(self, start: int, end: int) -> None:
+        i = bisect_left(self.starts, start)
+        del self.starts[i], self.ends[i]
+
+
+# A change to the cross-record state that accepting an annotation makes: ("id", annotation id, owning
+# article id or None), ("span", (article, layer, field), (start, end)) or ("label", (article, layer), None).
+Claim = tuple[str, Any, Any]
+# The end of a relation among the clean records: (read-order key, owning article if a span, else None).
+CleanEnd = tuple[int, str | None]
+
+
+@dataclass
+class State:
+    """What the resolver remembers of the records it accepted (only records of articles in conflict)."""
+
+    # id → the id when an accepted article has it, False when only rejected copies were read.
+    article_ids: dict[str, str | bool] = field(default_factory=dict)
+    annotation_ids: dict[str, str | None] = field(default_factory=dict)  # id → article id if a span
+    no_overlap_spans: dict[tuple[str, str, str], Intervals] = field(default_factory=dict)
+    single_labels: set[tuple[str, str]] = field(default_factory=set)
+
+    def apply(self, claim: Claim) -> None:
+        what, key, value = claim
+        if what == "id":
+            self.annotation_ids[key] = value
+        elif what == "span":
+            self.no_overlap_spans.setdefault(key, Intervals()).add(*value)
+        else:
+            self.single_labels.add(key)
+
+    def undo(self, claim: Claim) -> None:
+        what, key, value = claim
+        if what == "id":
+            self.annotation_ids.pop(key, None)
+        elif what == "span":
+            self.no_overlap_spans[key].remove(*value)
+        else:
+            self.single_labels.discard(key)
+
+
+_ACCEPT_FLUSH = 4096
+
+
+class Resolver:
+    """Judges records one by one in read order, explaining every problem; keeps what it accepts in the store."""
+
+    def __init__(self, layers: dict[str, Layer], store: StagingStore, report: ValidationReport,
+                 rejects: RejectsWriter | None, files: list[str]) -> None:
+        self.layers = layers
+        self.label_sets = {name: frozenset(layer.labels) for name, layer in layers.items()}
+        self.store = store
+        self.report = report
+        self.rejects = rejects
+        self.files = files
+        self.state = State()
+        self._articles: list[tuple[int, str, bytes]] = []
+        self._annotations: list[tuple[int, int, str, bytes]] = []
+
+    def run(self) -> None:
+        """Judge every staged line that is not clean, articles first, each kind in read order."""
+        for batch in self.store.reader("SELECT a.k, a.data, a.too_long FROM art a WHERE NOT a.ok "
+                                       "OR a.id IN (SELECT id FROM conflicts) ORDER BY a.k"):
+            for key, data, too_long in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                self.article(key, data, too_long)
+        self._flush()
+        query = """
+            SELECT a.k, a.data, a.too_long, t.title, t.text, h.k, CASE WHEN h.kind = 1 THEN h.article_id END,
+                   e.k, CASE WHEN e.kind = 1 THEN e.article_id END
+            FROM ann a
+            LEFT JOIN (SELECT art.id, art.title, art.text FROM acc_art JOIN art USING (k)) t ON t.id = a.article_id
+            LEFT JOIN clean_ann h ON h.id = a.head
+            LEFT JOIN clean_ann e ON e.id = a.tail
+            WHERE NOT a.ok OR a.article_id IN (SELECT id FROM conflicts)
+            ORDER BY a.k"""
+        for batch in self.store.reader(query):
+            columns = [c.to_pylist() for c in batch.columns]
+            for key, data, too_long, title, text, hk, howner, tk, towner in zip(*columns, strict=True):
+                fields = None if title is None else (title, text)
+                ends = {"head": None if hk is None else (hk, howner), "tail": None if tk is None else (tk, towner)}
+                self.annotation(key, data, too_long, fields, ends)
+        self._flush()
+
+    def _flush(self) -> None:
+        self.store.accept(self._articles, self._annotations)
+        self._articles, self._annotations = [], []
+
+    def _raw(self, key: int, data: bytes, too_long: bool) -> tuple[str, RawLine]:
+        file_index, line = split_key(key)
+        return self.files[file_index], RawLine(line, data, too_long)
+
+    # -- records --------------------------------------------------------------------------------
+
+    def article(self, key: int, data: bytes, too_long: bool) -> None:
+        """One article line: every check, every problem explained."""
+        file, raw = self._raw(key, data, too_long)
+        counts = self.report.counts
+        problems: list[Problem] = []
+        record = parse(raw, file, "article", problems)
+        embedded = record.get("annotations") if record is not None else None
+        n_embedded = len(embedded) if isinstance(embedded, list) else 0
+        claims: list[Claim] = []
+        if record is not None and schema_problems(record, file, raw.number, "article", problems):
+            article_id = record["id"]
+            if self.state.article_ids.get(article_id):
+                problem(problems, file, raw.number, article_id, "article", "duplicate-id", "/id",
+                        f"article id '{article_id}' is already used by an earlier article")
+            for name, value in bad_dates(record, "article"):
+                problem(problems, file, raw.number, article_id, "article", "invalid-date", f"/{name}",
+                        not_a_moment(name, value))
+            fields = (record["title"], record["text"])
+            for i, ann in enumerate(embedded or ()):
+                if "article_id" in ann and ann["article_id"] != article_id:
+                    problem(problems, file, raw.number, ann["id"], "annotation", "unknown-article",
+                            f"/annotations/{i}/article_id",
+                            f"embedded annotation names article '{ann['article_id']}' but sits in '{article_id}'")
+                    continue
+                for name, value in bad_dates(ann, "annotation"):
+                    problem(problems, file, raw.number, ann["id"], "annotation", "invalid-date",
+                            f"/annotations/{i}/{name}", not_a_moment(name, value))
+                mine: list[Claim] = []
+                before = len(problems)
+                self.check_annotation(ann, key, article_id, fields, {}, file, raw.number, f"/annotations/{i}",
+                                      problems, mine)
+                # Later embedded annotations of the same article see this one's claims (ids, spans);
+                # they are undone if the article as a whole is rejected.
+                if len(problems) == before:
+                    for claim in mine:
+                        self.state.apply(claim)
+                    claims.extend(mine)
+        counts["articles"].read += 1
+        counts["annotations"].read += n_embedded
+        if problems:
+            for claim in reversed(claims):
+                self.state.undo(claim)
+            if record is not None and isinstance(record.get("id"), str):
+                self.state.article_ids.setdefault(record["id"], False)
+            self._reject(file, raw, problems)
+            counts["articles"].invalid += 1
+            counts["annotations"].invalid += n_embedded
+            return
+        self.state.article_ids[article_id] = article_id
+        body = {k: v for k, v in record.items() if k != "annotations"}
+        self._articles.append((key, article_id, orjson.dumps(body)))
+        for i, ann in enumerate(embedded or ()):
+            self._annotations.append((key, i + 1, article_id, orjson.dumps({"article_id": article_id, **ann})))
+        self._count_accepted(counts["articles"], counts["annotations"], n_embedded)
+
+    def annotation(self, key: int, data: bytes, too_long: bool, fields: tuple[str, str] | None,
+                   clean_ends: dict[str, CleanEnd | None]) -> None:
+        """One annotation line: every check, every problem explained. `fields` are its article's (title, text)."""
+        file, raw = self._raw(key, data, too_long)
+        counts = self.report.counts["annotations"]
+        counts.read += 1
+        problems: list[Problem] = []
+        claims: list[Claim] = []
+        record = parse(raw, file, "annotation", problems)
+        if record is not None and schema_problems(record, file, raw.number, "annotation", problems):
+            article_id = record["article_id"]
+            known = self.state.article_ids.get(article_id)
+            if known is None:
+                problem(problems, file, raw.number, record["id"], "annotation", "unknown-article",
+                        "/article_id", f"no article has id '{article_id}'")
+                fields = None
+            elif known is False:
+                problem(problems, file, raw.number, record["id"], "annotation", "invalid-article",
+                        "/article_id", f"article '{article_id}' was rejected; fix it and this annotation is kept")
+                fields = None
+            for name, value in bad_dates(record, "annotation"):
+                problem(problems, file, raw.number, record["id"], "annotation", "invalid-date", f"/{name}",
+                        not_a_moment(name, value))
+            self.check_annotation(record, key, article_id, fields, clean_ends, file, raw.number, "", problems, claims)
+        if problems:
+            self._reject(file, raw, problems)
+            counts.invalid += 1
+            return
+        for claim in claims:
+            self.state.apply(claim)
+        self._annotations.append((key, 0, record["article_id"], raw.data))
+        counts.valid += 1
+        if len(self._annotations) >= _ACCEPT_FLUSH:
+            self._flush()
+
+    def _count_accepted(self, articles: Any, annotations: Any, n_embedded: int) -> None:
+        articles.valid += 1
+        annotations.valid += n_embedded
+        if len(self._articles) + len(self._annotations) >= _ACCEPT_FLUSH:
+            self._flush()
+
+    # -- cross-record checks of one annotation ---------------------------------------------------
+
+    def check_annotation(self, ann: dict, key: int, article_id: str, fields: tuple[str, str] | None,
+                         clean_ends: dict[str, CleanEnd | None], file: str, line: int, prefix: str,
+                         problems: list[Problem], claims: list[Claim]) -> None:
+        """Checks of one schema-valid annotation whose article is `article_id` (title, text in `fields`).
+
+        Appends problems; when there are none, appends to `claims` the state changes that make
+        the annotation visible to later records (applied only if the whole record is accepted).
+        """
+        st = self.state
+        ann_id = ann["id"]
+        start_count = len(problems)
+
+        def bad(code: str, path: str, message: str) -> None:
+            problem(problems, file, line, ann_id, "annotation", code, prefix + path, message)
+
+        if ann_id in st.annotation_ids:
+            bad("duplicate-id", "/id", f"annotation id '{ann_id}' is already used by an earlier annotation")
+        layer_name = ann["layer"]
+        layer = self.layers.get(layer_name)
+        if layer is None:
+            declared = ", ".join(self.layers) or "none"
+            bad("unknown-layer", "/layer",
+                f"layer '{layer_name}' is not declared in the manifest (declared: {declared})")
+            return
+        label = ann["label"]
+        if label not in self.label_sets[layer_name]:
+            bad("unknown-label", "/label",
+                f"label '{label}' is not declared for layer '{layer_name}' (declared: {', '.join(layer.labels)})")
+        has_offsets = "start" in ann or "end" in ann
+        if layer.kind == "span":
+            self._check_span(ann, layer, article_id, fields, bad, claims)
+        elif has_offsets:
+            bad("unexpected-span", "/start",
+                f"layer '{layer_name}' is a {layer.kind} layer; its annotations carry no start/end offsets")
+        if layer.kind == "relation":
+            self._check_relation(ann, key, article_id, clean_ends, bad)
+        if layer.kind == "document" and not layer.multi:
+            label_key = (article_id, layer_name)
+            if label_key in st.single_labels:
+                bad("conflicting-label", "/label",
+                    f"article '{article_id}' already has a '{layer_name}' label; the layer is not declared multi: true")
+            else:
+                claims.append(("label", label_key, None))
+        if len(problems) == start_count:
+            claims.append(("id", ann_id, article_id if layer.kind == "span" else None))
+
+    def _check_span(self, ann: dict, layer: Layer, article_id: str, fields: tuple[str, str] | None,
+                    bad: Callable[[str, str, str], None], claims: list[Claim]) -> None:
+        start, end = ann.get("start"), ann.get("end")
+        if start is None or end is None:
+            bad("missing-span", "/start" if start is None else "/end",
+                f"layer '{layer.name}' is a span layer: start and end offsets are required")
+            return
+        if fields is None:
+            return  # the article is unknown or invalid; that problem is reported by the caller
+        field_name = ann.get("field", "text")
+        value = fields[0] if field_name == "title" else fields[1]
+        if not (0 <= start < end <= len(value)):
+            bad("span-out-of-bounds", "/end" if end > len(value) else "/start",
+                f"span [{start}, {end}) is not inside {field_name} of article '{article_id}' "
+                f"({len(value)} code points; need 0 <= start < end <= {len(value)})")
+            return
+        quoted = ann.get("text")
+        actual = value[start:end]
+        if quoted is not None and quoted != actual:
+            bad("span-text-mismatch", "/text",
+                f"text {_clip(quoted)!r} differs from {field_name}[{start}:{end}] = {_clip(actual)!r}"
+                f"{_offset_hint(value, quoted, start)}")
+            return
+        if not layer.overlap:
+            span_key = (article_id, layer.name, field_name)
+            spans = self.state.no_overlap_spans.get(span_key)
+            other = spans.overlapping(start, end) if spans is not None else None
+            if other is not None:
+                bad("span-overlap", "/start",
+                    f"span [{start}, {end}) overlaps an earlier '{layer.name}' span [{other[0]}, {other[1]}) "
+                    f"and the layer is declared overlap: false")
+                return
+            claims.append(("span", span_key, (start, end)))
+
+    def _check_relation(self, ann: dict, key: int, article_id: str, clean_ends: dict[str, CleanEnd | None],
+                        bad: Callable[[str, str, str], None]) -> None:
+        for end_name in ("head", "tail"):
+            ref = ann.get(end_name)
+            if ref is None:
+                bad("missing-reference", f"/{end_name}", f"a relation needs both head and tail; {end_name} is missing")
+                continue
+            owner = self.state.annotation_ids.get(ref, False)
+            clean = clean_ends.get(end_name)
+            if owner is False and clean is not None and clean[0] < key:  # a clean record read before this one
+                owner = clean[1]
+            if owner is False:
+                bad("unknown-reference", f"/{end_name}",
+                    f"{end_name} '{ref}' is not a valid annotation read before this relation")
+            elif owner is None:
+                bad("unknown-reference", f"/{end_name}", f"{end_name} '{ref}' is not a span annotation")
+            elif owner != article_id:
+                bad("unknown-reference", f"/{end_name}",
+                    f"{end_name} '{ref}' belongs to article '{owner}', not '{article_id}'")
+
+    def _reject(self, file: str, raw: RawLine, problems: list[Problem]) -> None:
+        for p in problems:
+            self.report.add(p)
+        if self.rejects is not None:
+            self.rejects.write(file, raw, problems)
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _offset_hint(value: str, quoted: str, start: int) -> str:
+    """A hint when the quoted text occurs nearby: usually offsets counted in UTF-16 units or bytes."""
+    found = value.find(quoted, max(0, start - 64))
+    if found == -1 or found > start + 64:
+        return ""
+    return f"; the text occurs at [{found}, {found + len(quoted)}) — offsets counted in another unit?"

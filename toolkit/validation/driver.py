@@ -1,0 +1,122 @@
+"""The validation driver: read → per-record checks on an engine → staging store → cross-record checks.
+
+Lines are read in a fixed order (article files in manifest order, then annotation files) and cut
+into batches; an engine runs the per-record checks of each batch (`records.stage`, anywhere) and
+the driver only moves the resulting Arrow batches into the staging store. The cross-record checks
+then run as set operations in the store, and the sequential resolver judges the few records in
+conflict (`cross`). Memory does not grow with the corpus: the store works out of core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from toolkit.engines import Engine, EngineOptions, open_engine
+from toolkit.manifest import Manifest, load_manifest
+from toolkit.problems import RecordKind
+from toolkit.readers import DEFAULT_MAX_LINE_BYTES, Block, file_size, iter_blocks
+from toolkit.rejects import RejectsWriter
+from toolkit.store import StagingStore
+from toolkit.validation import cross
+from toolkit.validation.records import StageContext, stage
+from toolkit.validation.report import ValidationReport
+
+FAST_PATH = True  # tests switch it off: the resolver then judges every record (the reference)
+BATCH_LINES = 4096  # the reader's 1 MiB blocks are cut to this many lines at most
+
+
+def _batches(blocks: Iterable[Block]) -> Iterator[Block]:
+    """The reader's blocks, cut to at most `BATCH_LINES` lines (the unit of work of an engine)."""
+    for block in blocks:
+        if len(block.lines) <= BATCH_LINES:
+            yield block
+            continue
+        for i in range(0, len(block.lines), BATCH_LINES):
+            yield Block(block.first + i, block.lines[i : i + BATCH_LINES], block.cut)
+
+
+def run_validation(
+    manifest: Manifest,
+    store: StagingStore,
+    engine: Engine,
+    *,
+    rejects_dir: Path | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ValidationReport:
+    """Validate every record of `manifest`, leaving the accepted ones in `store` (what export reads).
+
+    Per-record checks run in batches on `engine`; cross-record checks run in the store.
+    """
+    files: list[tuple[Path, RecordKind]] = [(p, "article") for p in manifest.article_files]
+    files += [(p, "annotation") for p in manifest.annotation_files]
+    total = manifest.input_bytes()
+    report = ValidationReport()
+    done_before = 0
+    for index, (path, kind) in enumerate(files):
+        report.files.append(_display_name(path, manifest.root))
+        progress = None
+        if on_progress is not None:
+            base = done_before
+
+            def progress(done: int, base: int = base) -> None:
+                on_progress(base + done, total)
+
+        context = StageContext(kind, manifest.layers, max_line_bytes, index)
+        for staged in engine.map(stage, context, _batches(iter_blocks(path, max_line_bytes, progress))):
+            for table, batch in staged.tables.items():
+                store.add(table, batch)
+        done_before += file_size(path)
+    store.flush()
+
+    clean_articles, clean_annotations = cross.find_conflicts(store, fast=FAST_PATH)
+    for counts, clean in ((report.counts["articles"], clean_articles), (report.counts["annotations"], clean_annotations)):
+        counts.read += clean
+        counts.valid += clean
+    rejects = RejectsWriter(rejects_dir, manifest.root) if rejects_dir is not None else None
+    try:
+        cross.Resolver(manifest.layers, store, report, rejects, report.files).run()
+    finally:
+        if rejects is not None:
+            rejects.close()
+    cross.accepted_views(store)
+    return report
+
+
+def validate(
+    path: Path | str,
+    *,
+    rejects_dir: Path | None = None,
+    report_path: Path | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    on_progress: Callable[[int, int], None] | None = None,
+    engine: EngineOptions | None = None,
+    temp_dir: Path | str | None = None,
+    memory_limit: str | None = None,
+) -> ValidationReport:
+    """Validate the dataset at PATH (a folder holding `dataset.yaml`, or the manifest itself).
+
+    Returns the report; `report.ok` is False when any record is invalid. Writes the JSON report to
+    `report_path` and each invalid line, byte for byte, with its problems to `rejects_dir` when
+    given. `engine` says where the per-record checks run (default: a process per core); the
+    report is the same whatever runs them. The staging database lives in `temp_dir` (default:
+    TMPDIR) under `memory_limit` (DuckDB syntax, e.g. '2GB') and is removed on every exit path.
+    Raises `ToolkitError` (exit code 2) when the dataset cannot be read at all or the staging
+    folder fails.
+    """
+    manifest = load_manifest(path)
+    with StagingStore(temp_dir, memory_limit) as store, open_engine(engine, manifest.input_bytes()) as running:
+        report = run_validation(
+            manifest, store, running, rejects_dir=rejects_dir, max_line_bytes=max_line_bytes, on_progress=on_progress
+        )
+    if report_path is not None:
+        report.write_json(report_path)
+    return report
+
+
+def _display_name(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)

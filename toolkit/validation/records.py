@@ -1,0 +1,268 @@
+"""Checks of one record alone: a fast batch spelling for the engines, and the careful spelling that explains.
+
+`stage(context, block)` runs on any engine (this process, a local pool, Ray): it looks at each line
+of a batch alone — JSON, JSON Schema, real dates, layer and label declared, offsets present or
+absent as the layer says — and hands back Arrow record batches for the staging store: per line its
+read-order key, whether it passed (`ok`), the few fields the cross-record checks need, and its bytes.
+It needs no other record and no database, which is what lets any engine run it.
+
+The careful spelling (`parse`, `schema_problems`, `bad_dates`) is what the sequential resolver
+runs for the few records that did not pass or are in a conflict: the same checks, every problem
+named. `ok` only means "nothing to explain"; a line that is not ok is re-checked carefully, so
+the verdicts never depend on this fast spelling (tests/test_validate_fast_path.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from toolkit.manifest import Layer
+from toolkit.problems import Problem, RecordKind
+from toolkit.readers import Block, RawLine, clean_line
+from toolkit.schemas import date_fields, fast_validator, reference_validator
+from toolkit.store import ANNOTATION_COLUMNS, ARTICLE_COLUMNS, EMBEDDED_COLUMNS, LINE_BITS
+
+SCHEMA_ERRORS_PER_RECORD = 5
+KIND_CODES = {"span": 1, "document": 2, "relation": 3}
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a batch needs besides its lines: the record kind, the manifest's layers, the file's index."""
+
+    kind: RecordKind
+    layers: dict[str, Layer]
+    max_line_bytes: int
+    file_index: int
+
+
+@dataclass(frozen=True)
+class Staged:
+    """One batch's rows for the staging store: table name → record batch."""
+
+    tables: dict[str, pa.RecordBatch]
+
+
+# -- the fast spelling, per batch ----------------------------------------------------------------
+
+
+def stage(context: StageContext, block: Block) -> Staged:
+    """Staged rows of every non-blank line of the block (see the module docstring)."""
+    base = context.file_index << LINE_BITS
+    if block.cut:
+        lines: list[tuple[int, bytes, bool]] = [(base | block.first, block.lines[0], True)]
+    else:
+        lines = []
+        for i, line in enumerate(block.lines):
+            cleaned = _clean(line, block.first + i, context.max_line_bytes)
+            if cleaned is not None:
+                lines.append((base | (block.first + i), *cleaned))
+    if context.kind == "article":
+        return _stage_articles(lines)
+    return _stage_annotations(lines, context.layers)
+
+
+def _clean(line: bytes, number: int, max_line_bytes: int) -> tuple[bytes, bool] | None:
+    """(bytes the checks see, too long?) of a line, or None when blank."""
+    if number != 1 and len(line) <= max_line_bytes and line[-1:] != b"\r":  # the usual line: nothing to clean
+        return (line, False) if line and not line.isspace() else None
+    raw = clean_line(line, number, max_line_bytes)
+    return None if raw is None else (raw.data, raw.too_long)
+
+
+def _load(data: bytes, too_long: bool) -> Any:
+    if too_long:
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _stage_articles(lines: list[tuple[int, bytes, bool]]) -> Staged:
+    validator = fast_validator("article")
+    dates = tuple(date_fields("article"))
+    keys, oks, ids, titles, texts, datas, too_longs, embedded = [], [], [], [], [], [], [], []
+    for key, data, too_long in lines:
+        record = _load(data, too_long)
+        ok = False
+        article_id = title = text = None
+        if type(record) is dict:
+            article_id, title, text = (_string(record.get(name)) for name in ("id", "title", "text"))
+            inner = record.get("annotations")
+            if isinstance(inner, list):  # their ids take part in the id checks; the record takes the careful path
+                embedded += [x["id"] for x in inner if type(x) is dict and type(x.get("id")) is str]
+            else:
+                ok = validator.is_valid(record) and all(real_moment(record.get(name)) for name in dates)
+        keys.append(key)
+        oks.append(ok)
+        ids.append(article_id)
+        titles.append(title)
+        texts.append(text)
+        datas.append(data)
+        too_longs.append(too_long)
+    art = pa.RecordBatch.from_arrays(
+        [pa.array(keys, pa.int64()), pa.array(oks, pa.bool_()), pa.array(ids, pa.string()),
+         pa.array(titles, pa.string()), pa.array(texts, pa.string()), pa.array(datas, pa.binary()),
+         pa.array(too_longs, pa.bool_())], schema=ARTICLE_COLUMNS)
+    tables = {"art": art}
+    if embedded:
+        tables["emb"] = pa.RecordBatch.from_arrays([pa.array(embedded, pa.string())], schema=EMBEDDED_COLUMNS)
+    return Staged(tables)
+
+
+def _stage_annotations(lines: list[tuple[int, bytes, bool]], layers: dict[str, Layer]) -> Staged:
+    validator = fast_validator("annotation")
+    dates = tuple(date_fields("annotation"))
+    label_sets = {name: frozenset(layer.labels) for name, layer in layers.items()}
+    n = len(lines)
+    columns: dict[str, list[Any]] = {name: [None] * n for name in ANNOTATION_COLUMNS.names}
+    oks = columns["ok"]
+    for row, (key, data, too_long) in enumerate(lines):
+        columns["k"][row] = key
+        columns["data"][row] = data
+        columns["too_long"][row] = too_long
+        oks[row] = False
+        ann = _load(data, too_long)
+        if type(ann) is not dict:
+            continue
+        columns["id"][row] = _string(ann.get("id"))
+        columns["article_id"][row] = _string(ann.get("article_id"))
+        head = columns["head"][row] = _string(ann.get("head"))  # a relation's ends, for the careful path too
+        tail = columns["tail"][row] = _string(ann.get("tail"))
+        if not validator.is_valid(ann):
+            continue
+        layer = layers.get(ann["layer"])
+        if layer is None or ann["label"] not in label_sets[layer.name]:
+            continue
+        if not all(real_moment(ann.get(name)) for name in dates):
+            continue
+        start, end = ann.get("start"), ann.get("end")
+        if layer.kind == "span":
+            if start is None or end is None:
+                continue
+        elif start is not None or end is not None:
+            continue
+        if layer.kind == "relation" and (head is None or tail is None):
+            continue
+        oks[row] = True
+        columns["layer"][row] = layer.name
+        columns["kind"][row] = KIND_CODES[layer.kind]
+        columns["no_overlap"][row] = layer.kind == "span" and not layer.overlap
+        columns["single"][row] = layer.kind == "document" and not layer.multi
+        columns["start"][row], columns["end"][row] = start, end
+        if layer.kind == "span":
+            columns["field"][row] = "title" if ann.get("field") == "title" else "text"
+            columns["quoted"][row] = ann.get("text")
+    arrays = [pa.array(columns[f.name], f.type) for f in ANNOTATION_COLUMNS]
+    return Staged({"ann": pa.RecordBatch.from_arrays(arrays, schema=ANNOTATION_COLUMNS)})
+
+
+def _string(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
+# -- the careful spelling, per record -------------------------------------------------------------
+
+
+def bad_dates(record: dict[str, Any], kind: RecordKind) -> list[tuple[str, str]]:
+    """(field, value) of date fields whose value has the RFC 3339 shape but is not a real moment."""
+    return [(name, record[name]) for name in date_fields(kind) if not real_moment(record.get(name))]
+
+
+def real_moment(value: Any) -> bool:
+    """False only for a string that is not a real date/time (the schema has checked its shape)."""
+    if type(value) is not str:
+        return True
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:  # RFC 3339 allows a lower-case t and z, which fromisoformat does not read
+            parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        except ValueError:
+            return False
+    if parsed.tzinfo is not None:
+        try:  # exports store UTC: 0001-01-01T00:00:00+01:00 is a moment no UTC timestamp can hold
+            parsed.astimezone(UTC)
+        except OverflowError:
+            return False
+    return True
+
+
+def not_a_moment(name: str, value: str) -> str:
+    return f"{name} {value!r} is not a real date/time (in years 1 to 9999, UTC)"
+
+
+def problem(problems: list[Problem], file: str, line: int, record_id: Any, kind: RecordKind,
+            code: str, path: str, message: str) -> None:
+    rid = record_id if isinstance(record_id, str) else None
+    problems.append(Problem(file, line, rid, kind, code, path, message))
+
+
+def parse(raw: RawLine, file: str, kind: RecordKind, problems: list[Problem]) -> dict | None:
+    """Decode and parse one line into a dict, or record why it cannot be."""
+    if raw.too_long:
+        problem(problems, file, raw.number, None, kind, "line-too-long", "",
+                f"line is longer than {len(raw.data)} bytes; raise --max-line-bytes if this is expected")
+        return None
+    try:
+        record = orjson.loads(raw.data)
+    except orjson.JSONDecodeError as exc:
+        code, message = _classify_parse_failure(raw.data, exc)
+        problem(problems, file, raw.number, None, kind, code, "", message)
+        return None
+    if not isinstance(record, dict):
+        problem(problems, file, raw.number, None, kind, "invalid-json", "",
+                f"expected a JSON object, found {type(record).__name__}")
+        return None
+    return record
+
+
+def schema_problems(record: dict, file: str, line: int, kind: RecordKind, problems: list[Problem]) -> bool:
+    """True when the record passes its JSON Schema; otherwise add explained `schema` problems."""
+    if fast_validator(kind).is_valid(record):
+        return True
+    errors = sorted(reference_validator(kind).iter_errors(record), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return True  # engines disagree: the reference implementation decides
+    for error in errors[:SCHEMA_ERRORS_PER_RECORD]:
+        pointer, message = _describe_schema_error(error)
+        problem(problems, file, line, record.get("id"), kind, "schema", pointer, message)
+    return False
+
+
+def _describe_schema_error(error: Any) -> tuple[str, str]:
+    """(JSON pointer, sentence naming the field and keyword) for a jsonschema ValidationError."""
+    pointer = "".join(f"/{p}" for p in error.absolute_path)
+    where = pointer or "the record"
+    if error.validator == "additionalProperties":
+        return pointer or "/", f"{error.message} (keyword 'additionalProperties' at {where})"
+    if error.validator in ("anyOf", "oneOf"):
+        return pointer, f"{where}: {error.instance!r} matches none of the allowed forms (keyword '{error.validator}')"
+    return pointer, f"{where}: {error.message} (keyword '{error.validator}')"
+
+
+def _classify_parse_failure(data: bytes, exc: Exception) -> tuple[str, str]:
+    """Tell bad encoding from bad JSON for a line orjson refused, with a message a person can act on."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return "invalid-encoding", f"not UTF-8: byte 0x{data[err.start]:02x} at column {err.start + 1} ({err.reason})"
+    try:
+        json.loads(text)
+    except RecursionError:
+        return "invalid-json", "JSON nested too deeply to read"
+    except json.JSONDecodeError as err:
+        return "invalid-json", f"not JSON: {err.msg} at column {err.colno}"
+    except ValueError as err:
+        return "invalid-json", f"not JSON: {err}"
+    if "recursion" in str(exc).lower():
+        return "invalid-json", "JSON nested deeper than 1024 levels"
+    # Python's json accepts what orjson refused: a lone surrogate escape such as "\ud800".
+    return "invalid-encoding", f"holds an escaped lone surrogate, which is not text ({exc})"
