@@ -28,29 +28,34 @@ from toolkit.errors import ToolkitError
 DEFAULT_MEMORY_LIMIT = "512MB"
 LINE_BITS = 40  # a read-order key is file index << LINE_BITS | line number
 
+# data: the line as the checks see it; record: what to export when it is not the line (an article
+# whose annotations are inside it is exported without them).
 ARTICLE_COLUMNS = pa.schema([
     ("k", pa.int64()), ("ok", pa.bool_()), ("id", pa.string()), ("title", pa.string()), ("text", pa.string()),
-    ("data", pa.binary()), ("too_long", pa.bool_()),
+    ("data", pa.binary()), ("too_long", pa.bool_()), ("record", pa.binary()),
 ])
-# kind: 0 = unknown layer or not checked, 1 = span, 2 = document, 3 = relation.
+# sub: 0 for an annotation line, i + 1 for the i-th annotation inside the article line k (whose
+# data is then the record to export). kind: 1 = span, 2 = document, 3 = relation (null: not ok).
 ANNOTATION_COLUMNS = pa.schema([
-    ("k", pa.int64()), ("ok", pa.bool_()), ("id", pa.string()), ("article_id", pa.string()),
+    ("k", pa.int64()), ("sub", pa.int32()), ("ok", pa.bool_()), ("id", pa.string()), ("article_id", pa.string()),
     ("layer", pa.string()), ("kind", pa.int8()), ("no_overlap", pa.bool_()), ("single", pa.bool_()),
     ("start", pa.int64()), ("end", pa.int64()), ("field", pa.string()), ("quoted", pa.string()),
     ("head", pa.string()), ("tail", pa.string()), ("data", pa.binary()), ("too_long", pa.bool_()),
 ])
-EMBEDDED_COLUMNS = pa.schema([("id", pa.string())])
 
 _DDL = """
-CREATE TABLE art (k BIGINT, ok BOOLEAN, id VARCHAR, title VARCHAR, text VARCHAR, data BLOB, too_long BOOLEAN);
-CREATE TABLE ann (k BIGINT, ok BOOLEAN, id VARCHAR, article_id VARCHAR, layer VARCHAR, kind TINYINT,
+CREATE TABLE art (k BIGINT, ok BOOLEAN, id VARCHAR, title VARCHAR, text VARCHAR, data BLOB, too_long BOOLEAN,
+                  record BLOB);
+CREATE TABLE ann (k BIGINT, sub INTEGER, ok BOOLEAN, id VARCHAR, article_id VARCHAR, layer VARCHAR, kind TINYINT,
                   no_overlap BOOLEAN, single BOOLEAN, start BIGINT, "end" BIGINT, field VARCHAR, quoted VARCHAR,
                   head VARCHAR, tail VARCHAR, data BLOB, too_long BOOLEAN);
-CREATE TABLE emb (id VARCHAR);
 CREATE TABLE acc_art (k BIGINT, id VARCHAR, data BLOB);
 CREATE TABLE acc_ann (k BIGINT, sub INTEGER, article_id VARCHAR, data BLOB);
 """
-_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "emb": EMBEDDED_COLUMNS}
+_ACCEPTED_ARTICLES = pa.schema([("k", pa.int64()), ("id", pa.string()), ("data", pa.binary())])
+_ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("article_id", pa.string()),
+                                   ("data", pa.binary())])
+_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS}
 _FLUSH_ROWS = 65_536
 
 
@@ -77,7 +82,9 @@ class StagingStore:
             raise ToolkitError(f"{parent}: cannot create the staging folder ({exc.strerror}); "
                                "set TMPDIR to a writable folder with free space") from None
         try:
-            self.con = duckdb.connect(str(self.folder / "stage.duckdb"))
+            # An in-memory database still spills to temp_directory past memory_limit, and inserts
+            # 3x faster than a database file (no checkpoints): measured on 230k annotation lines.
+            self.con = duckdb.connect(":memory:")
             spill = self.folder / "spill"
             spill.mkdir()
             self.con.execute(f"SET memory_limit = '{_setting(memory_limit or DEFAULT_MEMORY_LIMIT)}'")
@@ -129,7 +136,7 @@ class StagingStore:
     # -- staging --------------------------------------------------------------------------------
 
     def add(self, table: str, batch: pa.RecordBatch) -> None:
-        """Queue a batch of staged rows for `table` ('art', 'ann' or 'emb'); inserted in large pieces."""
+        """Queue a batch of staged rows for `table` ('art' or 'ann'); inserted in large pieces."""
         if batch.num_rows == 0:
             return
         self._pending[table].append(batch)
@@ -152,17 +159,13 @@ class StagingStore:
 
     def accept(self, articles: list[tuple[int, str, bytes]], annotations: list[tuple[int, int, str, bytes]]) -> None:
         """Keep records the sequential resolver accepted: (key, id, bytes) and (key, sub-order, article id, bytes)."""
-        with self.guarded():
-            if articles:
-                rows = pa.table({"k": [a[0] for a in articles], "id": [a[1] for a in articles],
-                                 "data": pa.array([a[2] for a in articles], pa.binary())})
-                self.con.execute("INSERT INTO acc_art SELECT * FROM rows")
-            if annotations:
-                rows = pa.table({"k": [a[0] for a in annotations], "sub": pa.array([a[1] for a in annotations],
-                                                                                    pa.int32()),
-                                 "article_id": [a[2] for a in annotations],
-                                 "data": pa.array([a[3] for a in annotations], pa.binary())})
-                self.con.execute("INSERT INTO acc_ann SELECT * FROM rows")
+        for table, rows, schema in (("acc_art", articles, _ACCEPTED_ARTICLES), ("acc_ann", annotations,
+                                                                                _ACCEPTED_ANNOTATIONS)):
+            if rows:
+                accepted = pa.Table.from_pydict(  # noqa: F841 (named in the SQL)
+                    {f.name: pa.array([row[i] for row in rows], f.type) for i, f in enumerate(schema)}, schema)
+                with self.guarded():
+                    self.con.execute(f"INSERT INTO {table} SELECT * FROM accepted")
 
     # -- queries --------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The one pass every exporter shares: stored records → per (config, split) row batches, plus statistics.
 
 The driver reads the accepted articles with their annotations from the staging store (the views
-validation leaves there), in read order, as Arrow, and cuts them into batches of `BATCH_ARTICLES` articles; `build_batch` (run by the engine, maybe in other processes)
+validation leaves there), in read order, as Arrow, and cuts them into batches of `BATCH_ARTICLES`
+articles; `build_batch` (run by the engine, maybe in other processes)
 turns a batch into Arrow record batches (Parquet) or JSON lines (JSONL) per (config, split) and
 the statistics of those rows; the driver hands them to the split writers in batch order. The cut
 does not depend on the engine or the worker count, so builds are byte-identical across them.

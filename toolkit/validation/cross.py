@@ -43,14 +43,13 @@ CONFLICT_RULES: dict[str, str] = {
     # Resolver.article (duplicate-id), and lines the per-record checks did not pass.
     "article id used twice, or an article line to explain":
         "SELECT id FROM art WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 OR NOT bool_and(ok)",
-    # Resolver.annotation: every problem of an annotation line that did not pass its own checks.
-    "annotation line to explain":
+    # Resolver.annotation / Resolver.article: an annotation (line, or inside an article) to explain.
+    "annotation to explain":
         "SELECT article_id FROM ann WHERE NOT ok AND article_id IS NOT NULL",
-    # Resolver.check_annotation (duplicate-id), against annotation lines and annotations inside articles.
+    # Resolver.check_annotation (duplicate-id), annotation lines and annotations inside articles alike.
     "annotation id used twice": """
         SELECT a.article_id FROM ann a
-        SEMI JOIN (SELECT id FROM (SELECT id FROM ann UNION ALL SELECT id FROM emb)
-                   WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1) d ON a.id = d.id
+        SEMI JOIN (SELECT id FROM ann WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1) d ON a.id = d.id
         WHERE a.article_id IS NOT NULL""",
     # Resolver.annotation (unknown-article; invalid-article comes with the first rule).
     "annotation of no article":
@@ -78,8 +77,10 @@ CONFLICT_RULES: dict[str, str] = {
     # Resolver._check_relation (unknown-reference): each end a span of the same article read before.
     "relation end that is not an earlier span of its article": """
         SELECT r.article_id FROM ann r
-        LEFT JOIN ann h ON h.id = r.head AND h.ok AND h.kind = 1 AND h.article_id = r.article_id AND h.k < r.k
-        LEFT JOIN ann t ON t.id = r.tail AND t.ok AND t.kind = 1 AND t.article_id = r.article_id AND t.k < r.k
+        LEFT JOIN ann h ON h.id = r.head AND h.ok AND h.kind = 1 AND h.article_id = r.article_id
+                       AND (h.k < r.k OR (h.k = r.k AND h.sub < r.sub))
+        LEFT JOIN ann t ON t.id = r.tail AND t.ok AND t.kind = 1 AND t.article_id = r.article_id
+                       AND (t.k < r.k OR (t.k = r.k AND t.sub < r.sub))
         WHERE r.ok AND r.kind = 3 AND (h.k IS NULL OR t.k IS NULL)""",
 }
 
@@ -101,9 +102,9 @@ def find_conflicts(store: StagingStore, fast: bool = True) -> tuple[int, int]:
 
 def accepted_views(store: StagingStore) -> None:
     """`accepted_articles` (k, id, data) and `accepted_annotations` (k, sub, article_id, data): what export reads."""
-    store.execute("CREATE VIEW accepted_articles AS "
-                  "SELECT k, id, data FROM clean_art UNION ALL SELECT k, id, data FROM acc_art")
-    store.execute("CREATE VIEW accepted_annotations AS SELECT k, 0 AS sub, article_id, data FROM clean_ann "
+    store.execute("CREATE VIEW accepted_articles AS SELECT k, id, coalesce(record, data) AS data FROM clean_art "
+                  "UNION ALL SELECT k, id, data FROM acc_art")
+    store.execute("CREATE VIEW accepted_annotations AS SELECT k, sub, article_id, data FROM clean_ann "
                   "UNION ALL SELECT k, sub, article_id, data FROM acc_ann")
 
 
@@ -148,8 +149,8 @@ class Intervals:
 # A change to the cross-record state that accepting an annotation makes: ("id", annotation id, owning
 # article id or None), ("span", (article, layer, field), (start, end)) or ("label", (article, layer), None).
 Claim = tuple[str, Any, Any]
-# The end of a relation among the clean records: (read-order key, owning article if a span, else None).
-CleanEnd = tuple[int, str | None]
+# An annotation among the clean records: (read-order key, sub-order, owning article if a span, else None).
+CleanEnd = tuple[int, int, str | None]
 
 
 @dataclass
@@ -201,27 +202,36 @@ class Resolver:
 
     def run(self) -> None:
         """Judge every staged line that is not clean, articles first, each kind in read order."""
+        self.clean_ends = self._clean_ends()
         for batch in self.store.reader("SELECT a.k, a.data, a.too_long FROM art a WHERE NOT a.ok "
                                        "OR a.id IN (SELECT id FROM conflicts) ORDER BY a.k"):
             for key, data, too_long in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                 self.article(key, data, too_long)
         self._flush()
         query = """
-            SELECT a.k, a.data, a.too_long, t.title, t.text, h.k, CASE WHEN h.kind = 1 THEN h.article_id END,
-                   e.k, CASE WHEN e.kind = 1 THEN e.article_id END
+            SELECT a.k, a.data, a.too_long, t.title, t.text
             FROM ann a
             LEFT JOIN (SELECT art.id, art.title, art.text FROM acc_art JOIN art USING (k)) t ON t.id = a.article_id
-            LEFT JOIN clean_ann h ON h.id = a.head
-            LEFT JOIN clean_ann e ON e.id = a.tail
-            WHERE NOT a.ok OR a.article_id IN (SELECT id FROM conflicts)
+            WHERE a.sub = 0 AND (NOT a.ok OR a.article_id IN (SELECT id FROM conflicts))
             ORDER BY a.k"""
         for batch in self.store.reader(query):
-            columns = [c.to_pylist() for c in batch.columns]
-            for key, data, too_long, title, text, hk, howner, tk, towner in zip(*columns, strict=True):
-                fields = None if title is None else (title, text)
-                ends = {"head": None if hk is None else (hk, howner), "tail": None if tk is None else (tk, towner)}
-                self.annotation(key, data, too_long, fields, ends)
+            for key, data, too_long, title, text in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                self.annotation(key, data, too_long, None if title is None else (title, text))
         self._flush()
+
+    def _clean_ends(self) -> dict[str, CleanEnd]:
+        """Clean annotations that relations to judge name as head or tail (every such relation is wrong:
+        a clean annotation's article is not theirs, so this stays as small as the mistakes)."""
+        rows = self.store.reader("""
+            WITH judged AS (SELECT head, tail FROM ann WHERE NOT ok OR article_id IN (SELECT id FROM conflicts)),
+                 ends AS (SELECT head AS id FROM judged UNION SELECT tail FROM judged)
+            SELECT c.id, c.k, c.sub, CASE WHEN c.kind = 1 THEN c.article_id END
+            FROM clean_ann c SEMI JOIN ends e ON e.id = c.id""")
+        found: dict[str, CleanEnd] = {}
+        for batch in rows:
+            for ann_id, key, sub, owner in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                found[ann_id] = (key, sub, owner)
+        return found
 
     def _flush(self) -> None:
         self.store.accept(self._articles, self._annotations)
@@ -262,7 +272,7 @@ class Resolver:
                             f"/annotations/{i}/{name}", not_a_moment(name, value))
                 mine: list[Claim] = []
                 before = len(problems)
-                self.check_annotation(ann, key, article_id, fields, {}, file, raw.number, f"/annotations/{i}",
+                self.check_annotation(ann, (key, i + 1), article_id, fields, file, raw.number, f"/annotations/{i}",
                                       problems, mine)
                 # Later embedded annotations of the same article see this one's claims (ids, spans);
                 # they are undone if the article as a whole is rejected.
@@ -288,8 +298,7 @@ class Resolver:
             self._annotations.append((key, i + 1, article_id, orjson.dumps({"article_id": article_id, **ann})))
         self._count_accepted(counts["articles"], counts["annotations"], n_embedded)
 
-    def annotation(self, key: int, data: bytes, too_long: bool, fields: tuple[str, str] | None,
-                   clean_ends: dict[str, CleanEnd | None]) -> None:
+    def annotation(self, key: int, data: bytes, too_long: bool, fields: tuple[str, str] | None) -> None:
         """One annotation line: every check, every problem explained. `fields` are its article's (title, text)."""
         file, raw = self._raw(key, data, too_long)
         counts = self.report.counts["annotations"]
@@ -311,7 +320,7 @@ class Resolver:
             for name, value in bad_dates(record, "annotation"):
                 problem(problems, file, raw.number, record["id"], "annotation", "invalid-date", f"/{name}",
                         not_a_moment(name, value))
-            self.check_annotation(record, key, article_id, fields, clean_ends, file, raw.number, "", problems, claims)
+            self.check_annotation(record, (key, 0), article_id, fields, file, raw.number, "", problems, claims)
         if problems:
             self._reject(file, raw, problems)
             counts.invalid += 1
@@ -331,8 +340,8 @@ class Resolver:
 
     # -- cross-record checks of one annotation ---------------------------------------------------
 
-    def check_annotation(self, ann: dict, key: int, article_id: str, fields: tuple[str, str] | None,
-                         clean_ends: dict[str, CleanEnd | None], file: str, line: int, prefix: str,
+    def check_annotation(self, ann: dict, order: tuple[int, int], article_id: str, fields: tuple[str, str] | None,
+                         file: str, line: int, prefix: str,
                          problems: list[Problem], claims: list[Claim]) -> None:
         """Checks of one schema-valid annotation whose article is `article_id` (title, text in `fields`).
 
@@ -366,7 +375,7 @@ class Resolver:
             bad("unexpected-span", "/start",
                 f"layer '{layer_name}' is a {layer.kind} layer; its annotations carry no start/end offsets")
         if layer.kind == "relation":
-            self._check_relation(ann, key, article_id, clean_ends, bad)
+            self._check_relation(ann, order, article_id, bad)
         if layer.kind == "document" and not layer.multi:
             label_key = (article_id, layer_name)
             if label_key in st.single_labels:
@@ -411,7 +420,7 @@ class Resolver:
                 return
             claims.append(("span", span_key, (start, end)))
 
-    def _check_relation(self, ann: dict, key: int, article_id: str, clean_ends: dict[str, CleanEnd | None],
+    def _check_relation(self, ann: dict, order: tuple[int, int], article_id: str,
                         bad: Callable[[str, str, str], None]) -> None:
         for end_name in ("head", "tail"):
             ref = ann.get(end_name)
@@ -419,9 +428,9 @@ class Resolver:
                 bad("missing-reference", f"/{end_name}", f"a relation needs both head and tail; {end_name} is missing")
                 continue
             owner = self.state.annotation_ids.get(ref, False)
-            clean = clean_ends.get(end_name)
-            if owner is False and clean is not None and clean[0] < key:  # a clean record read before this one
-                owner = clean[1]
+            clean = self.clean_ends.get(ref)
+            if owner is False and clean is not None and clean[:2] < order:  # a clean annotation read before
+                owner = clean[2]
             if owner is False:
                 bad("unknown-reference", f"/{end_name}",
                     f"{end_name} '{ref}' is not a valid annotation read before this relation")

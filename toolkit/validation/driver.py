@@ -71,9 +71,9 @@ def run_validation(
     store.flush()
 
     clean_articles, clean_annotations = cross.find_conflicts(store, fast=FAST_PATH)
-    for counts, clean in ((report.counts["articles"], clean_articles), (report.counts["annotations"], clean_annotations)):
-        counts.read += clean
-        counts.valid += clean
+    for kind, clean in (("articles", clean_articles), ("annotations", clean_annotations)):
+        report.counts[kind].read += clean
+        report.counts[kind].valid += clean
     rejects = RejectsWriter(rejects_dir, manifest.root) if rejects_dir is not None else None
     try:
         cross.Resolver(manifest.layers, store, report, rejects, report.files).run()

@@ -26,10 +26,9 @@ from toolkit.manifest import Layer
 from toolkit.problems import Problem, RecordKind
 from toolkit.readers import Block, RawLine, clean_line
 from toolkit.schemas import date_fields, fast_validator, reference_validator
-from toolkit.store import ANNOTATION_COLUMNS, ARTICLE_COLUMNS, EMBEDDED_COLUMNS, LINE_BITS
+from toolkit.store import ANNOTATION_COLUMNS, ARTICLE_COLUMNS, LINE_BITS
 
 SCHEMA_ERRORS_PER_RECORD = 5
-KIND_CODES = {"span": 1, "document": 2, "relation": 3}
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def stage(context: StageContext, block: Block) -> Staged:
             if cleaned is not None:
                 lines.append((base | (block.first + i), *cleaned))
     if context.kind == "article":
-        return _stage_articles(lines)
+        return _stage_articles(lines, context.layers)
     return _stage_annotations(lines, context.layers)
 
 
@@ -85,21 +84,27 @@ def _load(data: bytes, too_long: bool) -> Any:
         return None
 
 
-def _stage_articles(lines: list[tuple[int, bytes, bool]]) -> Staged:
+def _stage_articles(lines: list[tuple[int, bytes, bool]], layers: dict[str, Layer]) -> Staged:
     validator = fast_validator("article")
     dates = tuple(date_fields("article"))
-    keys, oks, ids, titles, texts, datas, too_longs, embedded = [], [], [], [], [], [], [], []
+    checker = _AnnotationChecker(layers)
+    anns = _AnnotationRows()
+    keys, oks, ids, titles, texts, datas, too_longs, records = [], [], [], [], [], [], [], []
     for key, data, too_long in lines:
         record = _load(data, too_long)
         ok = False
-        article_id = title = text = None
+        article_id = title = text = export = None
         if type(record) is dict:
             article_id, title, text = (_string(record.get(name)) for name in ("id", "title", "text"))
+            ok = validator.is_valid(record) and all(real_moment(record.get(name)) for name in dates)
             inner = record.get("annotations")
-            if isinstance(inner, list):  # their ids take part in the id checks; the record takes the careful path
-                embedded += [x["id"] for x in inner if type(x) is dict and type(x.get("id")) is str]
-            else:
-                ok = validator.is_valid(record) and all(real_moment(record.get(name)) for name in dates)
+            if isinstance(inner, list):
+                # Annotations inside the article are staged as rows of their own (sub-order i + 1), so
+                # the same set operations check them; the article is exported without them.
+                for i, ann in enumerate(inner):
+                    _stage_embedded(anns, checker, key, i + 1, ann, article_id if ok else None)
+                if ok:
+                    export = orjson.dumps({k: v for k, v in record.items() if k != "annotations"})
         keys.append(key)
         oks.append(ok)
         ids.append(article_id)
@@ -107,61 +112,116 @@ def _stage_articles(lines: list[tuple[int, bytes, bool]]) -> Staged:
         texts.append(text)
         datas.append(data)
         too_longs.append(too_long)
+        records.append(export)
     art = pa.RecordBatch.from_arrays(
         [pa.array(keys, pa.int64()), pa.array(oks, pa.bool_()), pa.array(ids, pa.string()),
          pa.array(titles, pa.string()), pa.array(texts, pa.string()), pa.array(datas, pa.binary()),
-         pa.array(too_longs, pa.bool_())], schema=ARTICLE_COLUMNS)
+         pa.array(too_longs, pa.bool_()), pa.array(records, pa.binary())], schema=ARTICLE_COLUMNS)
     tables = {"art": art}
-    if embedded:
-        tables["emb"] = pa.RecordBatch.from_arrays([pa.array(embedded, pa.string())], schema=EMBEDDED_COLUMNS)
+    if anns.rows:
+        tables["ann"] = anns.batch()
     return Staged(tables)
+
+
+def _stage_embedded(anns: _AnnotationRows, checker: _AnnotationChecker, key: int, sub: int, ann: Any,
+                    article_id: str | None) -> None:
+    """One annotation inside an article; `article_id` is None when the article itself did not pass."""
+    if type(ann) is not dict:
+        anns.add(key, sub, None, None, None, None, None, b"", False)
+        return
+    checked = None
+    if article_id is not None and ann.get("article_id", article_id) == article_id:
+        checked = checker.check(ann)
+    data = orjson.dumps({"article_id": article_id, **ann}) if checked is not None else b""
+    anns.add(key, sub, _string(ann.get("id")), article_id, _string(ann.get("head")), _string(ann.get("tail")),
+             checked, data, False)
 
 
 def _stage_annotations(lines: list[tuple[int, bytes, bool]], layers: dict[str, Layer]) -> Staged:
     validator = fast_validator("annotation")
-    dates = tuple(date_fields("annotation"))
-    label_sets = {name: frozenset(layer.labels) for name, layer in layers.items()}
-    n = len(lines)
-    columns: dict[str, list[Any]] = {name: [None] * n for name in ANNOTATION_COLUMNS.names}
-    oks = columns["ok"]
-    for row, (key, data, too_long) in enumerate(lines):
-        columns["k"][row] = key
-        columns["data"][row] = data
-        columns["too_long"][row] = too_long
-        oks[row] = False
+    checker = _AnnotationChecker(layers)
+    anns = _AnnotationRows()
+    for key, data, too_long in lines:
         ann = _load(data, too_long)
         if type(ann) is not dict:
+            anns.add(key, 0, None, None, None, None, None, data, too_long)
             continue
-        columns["id"][row] = _string(ann.get("id"))
-        columns["article_id"][row] = _string(ann.get("article_id"))
-        head = columns["head"][row] = _string(ann.get("head"))  # a relation's ends, for the careful path too
-        tail = columns["tail"][row] = _string(ann.get("tail"))
-        if not validator.is_valid(ann):
-            continue
-        layer = layers.get(ann["layer"])
-        if layer is None or ann["label"] not in label_sets[layer.name]:
-            continue
-        if not all(real_moment(ann.get(name)) for name in dates):
-            continue
+        checked = checker.check(ann) if validator.is_valid(ann) else None
+        anns.add(key, 0, _string(ann.get("id")), _string(ann.get("article_id")), _string(ann.get("head")),
+                 _string(ann.get("tail")), checked, data, too_long)
+    return Staged({"ann": anns.batch()})
+
+
+# What an annotation that passed its own checks gives the set operations:
+# layer, kind code, no-overlap layer?, single-label layer?, start, end, field, quoted text.
+Checked = tuple[str, int, bool, bool, Any, Any, Any, Any]
+
+
+class _AnnotationChecker:
+    """One schema-valid annotation alone: layer and label declared, real dates, offsets as the layer says."""
+
+    def __init__(self, layers: dict[str, Layer]) -> None:
+        self.layers = layers
+        self.label_sets = {name: frozenset(layer.labels) for name, layer in layers.items()}
+        self.dates = tuple(date_fields("annotation"))
+
+    def check(self, ann: dict[str, Any]) -> Checked | None:
+        layer = self.layers.get(ann["layer"])
+        if layer is None or ann["label"] not in self.label_sets[layer.name]:
+            return None
+        if not all(real_moment(ann.get(name)) for name in self.dates):
+            return None
         start, end = ann.get("start"), ann.get("end")
         if layer.kind == "span":
             if start is None or end is None:
-                continue
-        elif start is not None or end is not None:
-            continue
-        if layer.kind == "relation" and (head is None or tail is None):
-            continue
-        oks[row] = True
-        columns["layer"][row] = layer.name
-        columns["kind"][row] = KIND_CODES[layer.kind]
-        columns["no_overlap"][row] = layer.kind == "span" and not layer.overlap
-        columns["single"][row] = layer.kind == "document" and not layer.multi
-        columns["start"][row], columns["end"][row] = start, end
-        if layer.kind == "span":
-            columns["field"][row] = "title" if ann.get("field") == "title" else "text"
-            columns["quoted"][row] = ann.get("text")
-    arrays = [pa.array(columns[f.name], f.type) for f in ANNOTATION_COLUMNS]
-    return Staged({"ann": pa.RecordBatch.from_arrays(arrays, schema=ANNOTATION_COLUMNS)})
+                return None
+            field = "title" if ann.get("field") == "title" else "text"
+            return layer.name, 1, not layer.overlap, False, start, end, field, ann.get("text")
+        if start is not None or end is not None:
+            return None
+        if layer.kind == "relation":
+            if ann.get("head") is None or ann.get("tail") is None:
+                return None
+            return layer.name, 3, False, False, None, None, None, None
+        return layer.name, 2, False, not layer.multi, None, None, None, None
+
+
+class _AnnotationRows:
+    """Column lists of staged annotation rows, turned into one record batch at the end."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.columns: dict[str, list[Any]] = {name: [] for name in ANNOTATION_COLUMNS.names}
+
+    def add(self, key: int, sub: int, ann_id: str | None, article_id: str | None, head: str | None,
+            tail: str | None, checked: Checked | None, data: bytes, too_long: bool) -> None:
+        c = self.columns
+        self.rows += 1
+        c["k"].append(key)
+        c["sub"].append(sub)
+        c["ok"].append(checked is not None)
+        c["id"].append(ann_id)
+        c["article_id"].append(article_id)
+        layer, kind, no_overlap, single, start, end, field, quoted = checked or _NOT_CHECKED
+        c["layer"].append(layer)
+        c["kind"].append(kind)
+        c["no_overlap"].append(no_overlap)
+        c["single"].append(single)
+        c["start"].append(start)
+        c["end"].append(end)
+        c["field"].append(field)
+        c["quoted"].append(quoted)
+        c["head"].append(head)
+        c["tail"].append(tail)
+        c["data"].append(data)
+        c["too_long"].append(too_long)
+
+    def batch(self) -> pa.RecordBatch:
+        arrays = [pa.array(self.columns[f.name], f.type) for f in ANNOTATION_COLUMNS]
+        return pa.RecordBatch.from_arrays(arrays, schema=ANNOTATION_COLUMNS)
+
+
+_NOT_CHECKED: Checked = (None, None, None, None, None, None, None, None)  # type: ignore[assignment]
 
 
 def _string(value: Any) -> str | None:
