@@ -30,9 +30,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# duckdb is a benchmark contender only, not a dependency of the project.
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet duckdb
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:

@@ -1,10 +1,11 @@
-"""The staging store: every line read, as Arrow columns, in an embedded DuckDB database on disk.
+"""The staging store: every line read, as Arrow columns in Parquet files, queried by an embedded DuckDB.
 
 Validation stages each record once (the per-record verdict and the few fields the cross-record
-checks need, plus the line's bytes); the cross-record checks then run as set operations over these
-columns (`toolkit.validation.cross`), and export reads the accepted rows back as Arrow. DuckDB
-works out of core: joins, sorts and window functions stay under `memory_limit` and spill to a
-temporary folder, so memory does not grow with the corpus.
+checks need, plus the line's bytes) as one Parquet file per batch, written by whoever ran the
+batch — a worker process writes its own, so the driver never touches the rows. The cross-record
+checks then run as set operations over these files (`toolkit.validation.cross`), and export reads
+the accepted rows back as Arrow. DuckDB works out of core: joins, sorts and window functions stay
+under `memory_limit` and spill to a temporary folder, so memory does not grow with the corpus.
 
 The store owns one temporary folder (under `TMPDIR` unless told otherwise) holding the database
 and its spill files, and removes it on every exit path. Failures of that folder (full, unwritable)
@@ -22,6 +23,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from toolkit.errors import ToolkitError
 
@@ -44,11 +46,6 @@ ANNOTATION_COLUMNS = pa.schema([
 ])
 
 _DDL = """
-CREATE TABLE art (k BIGINT, ok BOOLEAN, id VARCHAR, title VARCHAR, text VARCHAR, data BLOB, too_long BOOLEAN,
-                  record BLOB);
-CREATE TABLE ann (k BIGINT, sub INTEGER, ok BOOLEAN, id VARCHAR, article_id VARCHAR, layer VARCHAR, kind TINYINT,
-                  no_overlap BOOLEAN, single BOOLEAN, start BIGINT, "end" BIGINT, field VARCHAR, quoted VARCHAR,
-                  head VARCHAR, tail VARCHAR, data BLOB, too_long BOOLEAN);
 CREATE TABLE acc_art (k BIGINT, id VARCHAR, data BLOB);
 CREATE TABLE acc_ann (k BIGINT, sub INTEGER, article_id VARCHAR, data BLOB);
 """
@@ -56,7 +53,6 @@ _ACCEPTED_ARTICLES = pa.schema([("k", pa.int64()), ("id", pa.string()), ("data",
 _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("article_id", pa.string()),
                                    ("data", pa.binary())])
 _TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS}
-_FLUSH_ROWS = 65_536
 
 
 def read_key(file_index: int, line: int) -> int:
@@ -65,6 +61,17 @@ def read_key(file_index: int, line: int) -> int:
 
 def split_key(key: int) -> tuple[int, int]:
     return key >> LINE_BITS, key & ((1 << LINE_BITS) - 1)
+
+
+def write_staged(folder: Path | str, table: str, batch: pa.RecordBatch) -> None:
+    """Write one batch of staged rows of `table` as `<folder>/<table>/<first key>.parquet`.
+
+    Batches cover disjoint lines, so names never collide, whichever process writes them. No
+    compression: the files live only as long as the run, and are read a few times.
+    """
+    key = batch.column(0)[0].as_py()
+    path = Path(folder) / table / f"{key:020d}.parquet"
+    pq.write_table(pa.Table.from_batches([batch]), path, compression="none", write_statistics=False)
 
 
 class StagingStore:
@@ -90,12 +97,22 @@ class StagingStore:
             self.con.execute(f"SET memory_limit = '{_setting(memory_limit or DEFAULT_MEMORY_LIMIT)}'")
             self.con.execute(f"SET temp_directory = '{_setting(str(spill))}'")
             self.con.execute("SET preserve_insertion_order = false")
+            self.con.execute("SET enable_progress_bar = false")
             self.con.execute(_DDL)
+            self.spool = self.folder / "staged"
+            for name, schema in _TABLES.items():
+                (self.spool / name).mkdir(parents=True)
+                # An empty file first: the views below need one to know the columns, even for no input.
+                pq.write_table(schema.empty_table(), self.spool / name / f"{0:020d}-empty.parquet")
+                pattern = _setting(str(self.spool / name / "*.parquet"))
+                self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{pattern}')")
         except duckdb.Error as exc:
             self.close()
             raise self.error(exc) from None
-        self._pending: dict[str, list[pa.RecordBatch]] = {name: [] for name in _TABLES}
-        self._pending_rows: dict[str, int] = dict.fromkeys(_TABLES, 0)
+        except OSError as exc:
+            self.close()
+            raise ToolkitError(f"{parent}: cannot write the staging files ({exc.strerror}); "
+                               "set TMPDIR to a writable folder with free space") from None
 
     def __enter__(self) -> StagingStore:
         return self
@@ -136,26 +153,10 @@ class StagingStore:
     # -- staging --------------------------------------------------------------------------------
 
     def add(self, table: str, batch: pa.RecordBatch) -> None:
-        """Queue a batch of staged rows for `table` ('art' or 'ann'); inserted in large pieces."""
-        if batch.num_rows == 0:
-            return
-        self._pending[table].append(batch)
-        self._pending_rows[table] += batch.num_rows
-        if self._pending_rows[table] >= _FLUSH_ROWS:
-            self._flush(table)
-
-    def _flush(self, table: str) -> None:
-        batches = self._pending[table]
-        if not batches:
-            return
-        staged = pa.Table.from_batches(batches, schema=_TABLES[table])  # noqa: F841 (named in the SQL)
-        with self.guarded():
-            self.con.execute(f"INSERT INTO {table} SELECT * FROM staged")
-        self._pending[table], self._pending_rows[table] = [], 0
-
-    def flush(self) -> None:
-        for table in _TABLES:
-            self._flush(table)
+        """Stage rows of `table` ('art' or 'ann') that a batch function handed back instead of writing them."""
+        if batch.num_rows:
+            with self.guarded():
+                write_staged(self.spool, table, batch)
 
     def accept(self, articles: list[tuple[int, str, bytes]], annotations: list[tuple[int, int, str, bytes]]) -> None:
         """Keep records the sequential resolver accepted: (key, id, bytes) and (key, sub-order, article id, bytes)."""

@@ -43,6 +43,10 @@ class EngineOptions:
 
 
 class Engine(Protocol):
+    # Whether the batch functions run where the driver's files are (this machine): they may then
+    # write their results to the driver's staging folder instead of sending them back.
+    shares_files: bool
+
     def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
         """`fn(context, batch)` for every batch, results in batch order; at most a few batches in flight."""
         ...
@@ -58,6 +62,8 @@ def available_cores() -> int:
 
 class InProcess:
     """Runs every batch here, one after the other: the reference the other engines must equal."""
+
+    shares_files = True
 
     def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
         for batch in batches:

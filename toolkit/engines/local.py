@@ -27,6 +27,8 @@ IN_FLIGHT_PER_WORKER = 2
 
 
 class ProcessPool:
+    shares_files = True  # the workers are processes of this machine
+
     def __init__(self, pool: ProcessPoolExecutor, workers: int) -> None:
         self._pool = pool
         self._window = workers * IN_FLIGHT_PER_WORKER

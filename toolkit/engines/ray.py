@@ -44,6 +44,8 @@ def _run(table: Any) -> Any:
 
 
 class RayData:
+    shares_files = False  # workers may be on other nodes, without the driver's temporary folder
+
     def __init__(self, window: int) -> None:
         self._window = window
 

@@ -42,22 +42,22 @@ from toolkit.validation.report import ValidationReport
 CONFLICT_RULES: dict[str, str] = {
     # Resolver.article (duplicate-id), and lines the per-record checks did not pass.
     "article id used twice, or an article line to explain":
-        "SELECT id FROM art WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 OR NOT bool_and(ok)",
+        "SELECT id FROM artk WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 OR NOT bool_and(ok)",
     # Resolver.annotation / Resolver.article: an annotation (line, or inside an article) to explain.
     "annotation to explain":
-        "SELECT article_id FROM ann WHERE NOT ok AND article_id IS NOT NULL",
+        "SELECT article_id FROM annk WHERE NOT ok AND article_id IS NOT NULL",
     # Resolver.check_annotation (duplicate-id), annotation lines and annotations inside articles alike.
     "annotation id used twice": """
-        SELECT a.article_id FROM ann a
-        SEMI JOIN (SELECT id FROM ann WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1) d ON a.id = d.id
+        SELECT a.article_id FROM annk a
+        SEMI JOIN (SELECT id FROM annk WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1) d ON a.id = d.id
         WHERE a.article_id IS NOT NULL""",
     # Resolver.annotation (unknown-article; invalid-article comes with the first rule).
     "annotation of no article":
-        "SELECT a.article_id FROM ann a ANTI JOIN art t ON t.id = a.article_id WHERE a.ok",
+        "SELECT a.article_id FROM annk a ANTI JOIN artk t ON t.id = a.article_id WHERE a.ok",
     # Resolver._check_span (span-out-of-bounds, span-text-mismatch). Offsets count code points, as
     # DuckDB's length and substring do.
     "span outside its field or quoting other text": """
-        SELECT a.article_id FROM ann a JOIN art t ON t.id = a.article_id
+        SELECT a.article_id FROM annk a JOIN artk t ON t.id = a.article_id
         WHERE a.ok AND a.kind = 1 AND t.ok AND NOT (
             a.start < a."end"
             AND a."end" <= length(CASE WHEN a.field = 'title' THEN t.title ELSE t.text END)
@@ -69,35 +69,45 @@ CONFLICT_RULES: dict[str, str] = {
         SELECT article_id FROM (
             SELECT article_id, start,
                    lag("end") OVER (PARTITION BY article_id, layer, field ORDER BY start, "end") AS previous_end
-            FROM ann WHERE ok AND no_overlap)
+            FROM annk WHERE ok AND no_overlap)
         WHERE previous_end > start""",
     # Resolver.check_annotation (conflicting-label).
     "second label in a single-label layer":
-        "SELECT article_id FROM ann WHERE ok AND single GROUP BY article_id, layer HAVING count(*) > 1",
+        "SELECT article_id FROM annk WHERE ok AND single GROUP BY article_id, layer HAVING count(*) > 1",
     # Resolver._check_relation (unknown-reference): each end a span of the same article read before.
     "relation end that is not an earlier span of its article": """
-        SELECT r.article_id FROM ann r
-        LEFT JOIN ann h ON h.id = r.head AND h.ok AND h.kind = 1 AND h.article_id = r.article_id
+        SELECT r.article_id FROM annk r
+        LEFT JOIN annk h ON h.id = r.head AND h.ok AND h.kind = 1 AND h.article_id = r.article_id
                        AND (h.k < r.k OR (h.k = r.k AND h.sub < r.sub))
-        LEFT JOIN ann t ON t.id = r.tail AND t.ok AND t.kind = 1 AND t.article_id = r.article_id
+        LEFT JOIN annk t ON t.id = r.tail AND t.ok AND t.kind = 1 AND t.article_id = r.article_id
                        AND (t.k < r.k OR (t.k = r.k AND t.sub < r.sub))
         WHERE r.ok AND r.kind = 3 AND (h.k IS NULL OR t.k IS NULL)""",
 }
 
 # With the fast path off every article is "in conflict": the resolver then judges every record,
 # which is the reference the set-based pass must equal.
-_EVERY_ARTICLE = ("SELECT id FROM art WHERE id IS NOT NULL "
-                  "UNION ALL SELECT article_id FROM ann WHERE article_id IS NOT NULL")
+_EVERY_ARTICLE = ("SELECT id FROM artk WHERE id IS NOT NULL "
+                  "UNION ALL SELECT article_id FROM annk WHERE article_id IS NOT NULL")
 
 
 def find_conflicts(store: StagingStore, fast: bool = True) -> tuple[int, int]:
     """Fill the `conflicts` table and the views of clean records; (clean articles, clean annotations)."""
-    rules = "\nUNION ALL\n".join(f"({sql})" for sql in CONFLICT_RULES.values()) if fast else _EVERY_ARTICLE
-    store.execute(f"CREATE TABLE conflicts AS SELECT DISTINCT id FROM ({rules}) AS r(id) WHERE id IS NOT NULL")
+    # The rules read the staged columns many times; all but the records' bytes go into DuckDB's own
+    # storage once (4x faster scans than the Parquet files, measured at 100k articles).
+    store.execute("CREATE TABLE artk AS SELECT * EXCLUDE (data, record) FROM art")
+    store.execute("CREATE TABLE annk AS SELECT * EXCLUDE (data) FROM ann")
+    # One statement per rule: a third faster than one UNION ALL of them (measured at 100k articles).
+    # An id may be named by several rules; the lookups below do not mind duplicates.
+    store.execute("CREATE TABLE conflicts (id VARCHAR)")
+    for sql in CONFLICT_RULES.values() if fast else [_EVERY_ARTICLE]:
+        store.execute(f"INSERT INTO conflicts SELECT * FROM ({sql}) AS r(id) WHERE id IS NOT NULL")
     store.execute("CREATE VIEW clean_art AS SELECT a.* FROM art a ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok")
     store.execute("CREATE VIEW clean_ann AS "
                   "SELECT a.* FROM ann a ANTI JOIN conflicts c ON a.article_id = c.id WHERE a.ok")
-    return store.scalar("SELECT count(*) FROM clean_art"), store.scalar("SELECT count(*) FROM clean_ann")
+    store.execute("CREATE VIEW clean_annk AS "
+                  "SELECT a.* FROM annk a ANTI JOIN conflicts c ON a.article_id = c.id WHERE a.ok")
+    articles = store.scalar("SELECT count(*) FROM artk a ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok")
+    return articles, store.scalar("SELECT count(*) FROM clean_annk")
 
 
 def accepted_views(store: StagingStore) -> None:
@@ -197,21 +207,26 @@ class Resolver:
         self.rejects = rejects
         self.files = files
         self.state = State()
+        self.clean_ends: dict[str, CleanEnd] = {}
         self._articles: list[tuple[int, str, bytes]] = []
         self._annotations: list[tuple[int, int, str, bytes]] = []
 
     def run(self) -> None:
         """Judge every staged line that is not clean, articles first, each kind in read order."""
+        articles = "NOT ok OR id IN (SELECT id FROM conflicts)"
+        annotations = "sub = 0 AND (NOT ok OR article_id IN (SELECT id FROM conflicts))"
+        if not self.store.scalar(f"SELECT count(*) FROM artk WHERE {articles}") + self.store.scalar(
+                f"SELECT count(*) FROM annk WHERE {annotations}"):
+            return  # a clean corpus: nothing to judge one by one
         self.clean_ends = self._clean_ends()
-        for batch in self.store.reader("SELECT a.k, a.data, a.too_long FROM art a WHERE NOT a.ok "
-                                       "OR a.id IN (SELECT id FROM conflicts) ORDER BY a.k"):
+        for batch in self.store.reader(f"SELECT k, data, too_long FROM art WHERE {articles} ORDER BY k"):
             for key, data, too_long in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                 self.article(key, data, too_long)
         self._flush()
         query = """
             SELECT a.k, a.data, a.too_long, t.title, t.text
             FROM ann a
-            LEFT JOIN (SELECT art.id, art.title, art.text FROM acc_art JOIN art USING (k)) t ON t.id = a.article_id
+            LEFT JOIN (SELECT artk.id, artk.title, artk.text FROM acc_art JOIN artk USING (k)) t ON t.id = a.article_id
             WHERE a.sub = 0 AND (NOT a.ok OR a.article_id IN (SELECT id FROM conflicts))
             ORDER BY a.k"""
         for batch in self.store.reader(query):
@@ -223,10 +238,10 @@ class Resolver:
         """Clean annotations that relations to judge name as head or tail (every such relation is wrong:
         a clean annotation's article is not theirs, so this stays as small as the mistakes)."""
         rows = self.store.reader("""
-            WITH judged AS (SELECT head, tail FROM ann WHERE NOT ok OR article_id IN (SELECT id FROM conflicts)),
+            WITH judged AS (SELECT head, tail FROM annk WHERE NOT ok OR article_id IN (SELECT id FROM conflicts)),
                  ends AS (SELECT head AS id FROM judged UNION SELECT tail FROM judged)
             SELECT c.id, c.k, c.sub, CASE WHEN c.kind = 1 THEN c.article_id END
-            FROM clean_ann c SEMI JOIN ends e ON e.id = c.id""")
+            FROM clean_annk c SEMI JOIN ends e ON e.id = c.id""")
         found: dict[str, CleanEnd] = {}
         for batch in rows:
             for ann_id, key, sub, owner in zip(*(c.to_pylist() for c in batch.columns), strict=True):

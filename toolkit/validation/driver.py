@@ -63,12 +63,13 @@ def run_validation(
             def progress(done: int, base: int = base) -> None:
                 on_progress(base + done, total)
 
-        context = StageContext(kind, manifest.layers, max_line_bytes, index)
-        for staged in engine.map(stage, context, _batches(iter_blocks(path, max_line_bytes, progress))):
-            for table, batch in staged.tables.items():
-                store.add(table, batch)
+        spool = str(store.spool) if engine.shares_files else None
+        context = StageContext(kind, manifest.layers, max_line_bytes, index, spool)
+        with store.guarded():  # a worker that cannot write its staged rows: the staging folder's fault
+            for staged in engine.map(stage, context, _batches(iter_blocks(path, max_line_bytes, progress))):
+                for table, batch in staged.tables.items():
+                    store.add(table, batch)
         done_before += file_size(path)
-    store.flush()
 
     clean_articles, clean_annotations = cross.find_conflicts(store, fast=FAST_PATH)
     for kind, clean in (("articles", clean_articles), ("annotations", clean_annotations)):

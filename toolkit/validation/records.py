@@ -26,24 +26,26 @@ from toolkit.manifest import Layer
 from toolkit.problems import Problem, RecordKind
 from toolkit.readers import Block, RawLine, clean_line
 from toolkit.schemas import date_fields, fast_validator, reference_validator
-from toolkit.store import ANNOTATION_COLUMNS, ARTICLE_COLUMNS, LINE_BITS
+from toolkit.store import ANNOTATION_COLUMNS, ARTICLE_COLUMNS, LINE_BITS, write_staged
 
 SCHEMA_ERRORS_PER_RECORD = 5
 
 
 @dataclass(frozen=True)
 class StageContext:
-    """What a batch needs besides its lines: the record kind, the manifest's layers, the file's index."""
+    """What a batch needs besides its lines: the record kind, the manifest's layers, the file's index,
+    and the staging folder to write the rows to when the batch runs on the driver's machine."""
 
     kind: RecordKind
     layers: dict[str, Layer]
     max_line_bytes: int
     file_index: int
+    spool: str | None = None
 
 
 @dataclass(frozen=True)
 class Staged:
-    """One batch's rows for the staging store: table name → record batch."""
+    """One batch's rows for the staging store, table name → record batch (empty when written to the spool)."""
 
     tables: dict[str, pa.RecordBatch]
 
@@ -62,9 +64,14 @@ def stage(context: StageContext, block: Block) -> Staged:
             cleaned = _clean(line, block.first + i, context.max_line_bytes)
             if cleaned is not None:
                 lines.append((base | (block.first + i), *cleaned))
-    if context.kind == "article":
-        return _stage_articles(lines, context.layers)
-    return _stage_annotations(lines, context.layers)
+    staged = _stage_articles(lines, context.layers) if context.kind == "article" else _stage_annotations(
+        lines, context.layers)
+    if context.spool is None:
+        return staged
+    for table, batch in staged.tables.items():
+        if batch.num_rows:
+            write_staged(context.spool, table, batch)
+    return Staged({})
 
 
 def _clean(line: bytes, number: int, max_line_bytes: int) -> tuple[bytes, bool] | None:
@@ -88,7 +95,7 @@ def _stage_articles(lines: list[tuple[int, bytes, bool]], layers: dict[str, Laye
     validator = fast_validator("article")
     dates = tuple(date_fields("article"))
     checker = _AnnotationChecker(layers)
-    anns = _AnnotationRows()
+    anns: list[tuple] = []
     keys, oks, ids, titles, texts, datas, too_longs, records = [], [], [], [], [], [], [], []
     for key, data, too_long in lines:
         record = _load(data, too_long)
@@ -118,43 +125,49 @@ def _stage_articles(lines: list[tuple[int, bytes, bool]], layers: dict[str, Laye
          pa.array(titles, pa.string()), pa.array(texts, pa.string()), pa.array(datas, pa.binary()),
          pa.array(too_longs, pa.bool_()), pa.array(records, pa.binary())], schema=ARTICLE_COLUMNS)
     tables = {"art": art}
-    if anns.rows:
-        tables["ann"] = anns.batch()
+    if anns:
+        tables["ann"] = _annotation_batch(anns)
     return Staged(tables)
 
 
-def _stage_embedded(anns: _AnnotationRows, checker: _AnnotationChecker, key: int, sub: int, ann: Any,
+def _stage_embedded(anns: list[tuple], checker: _AnnotationChecker, key: int, sub: int, ann: Any,
                     article_id: str | None) -> None:
     """One annotation inside an article; `article_id` is None when the article itself did not pass."""
     if type(ann) is not dict:
-        anns.add(key, sub, None, None, None, None, None, b"", False)
+        anns.append((key, sub, False, None, None, *_NOT_CHECKED, None, None, b"", False))
         return
     checked = None
     if article_id is not None and ann.get("article_id", article_id) == article_id:
         checked = checker.check(ann)
     data = orjson.dumps({"article_id": article_id, **ann}) if checked is not None else b""
-    anns.add(key, sub, _string(ann.get("id")), article_id, _string(ann.get("head")), _string(ann.get("tail")),
-             checked, data, False)
+    anns.append((key, sub, checked is not None, _string(ann.get("id")), article_id, *(checked or _NOT_CHECKED),
+                 _string(ann.get("head")), _string(ann.get("tail")), data, False))
 
 
 def _stage_annotations(lines: list[tuple[int, bytes, bool]], layers: dict[str, Layer]) -> Staged:
     validator = fast_validator("annotation")
     checker = _AnnotationChecker(layers)
-    anns = _AnnotationRows()
+    rows: list[tuple] = []
+    append = rows.append
     for key, data, too_long in lines:
         ann = _load(data, too_long)
         if type(ann) is not dict:
-            anns.add(key, 0, None, None, None, None, None, data, too_long)
+            append((key, 0, False, None, None, *_NOT_CHECKED, None, None, data, too_long))
             continue
         checked = checker.check(ann) if validator.is_valid(ann) else None
-        anns.add(key, 0, _string(ann.get("id")), _string(ann.get("article_id")), _string(ann.get("head")),
-                 _string(ann.get("tail")), checked, data, too_long)
-    return Staged({"ann": anns.batch()})
+        get = ann.get
+        if checked is None:
+            append((key, 0, False, _string(get("id")), _string(get("article_id")), *_NOT_CHECKED,
+                    _string(get("head")), _string(get("tail")), data, too_long))
+        else:  # schema-valid: the ids are strings
+            append((key, 0, True, ann["id"], ann["article_id"], *checked, get("head"), get("tail"), data, too_long))
+    return Staged({"ann": _annotation_batch(rows)})
 
 
 # What an annotation that passed its own checks gives the set operations:
 # layer, kind code, no-overlap layer?, single-label layer?, start, end, field, quoted text.
 Checked = tuple[str, int, bool, bool, Any, Any, Any, Any]
+_NOT_CHECKED: Checked = (None, None, None, None, None, None, None, None)  # type: ignore[assignment]
 
 
 class _AnnotationChecker:
@@ -169,11 +182,13 @@ class _AnnotationChecker:
         layer = self.layers.get(ann["layer"])
         if layer is None or ann["label"] not in self.label_sets[layer.name]:
             return None
-        if not all(real_moment(ann.get(name)) for name in self.dates):
-            return None
+        for name in self.dates:
+            if name in ann and not real_moment(ann[name]):
+                return None
         start, end = ann.get("start"), ann.get("end")
         if layer.kind == "span":
-            if start is None or end is None:
+            # Only plain integers are staged (JSON Schema also calls 1.0 an integer): others are explained.
+            if type(start) is not int or type(end) is not int:
                 return None
             field = "title" if ann.get("field") == "title" else "text"
             return layer.name, 1, not layer.overlap, False, start, end, field, ann.get("text")
@@ -186,42 +201,11 @@ class _AnnotationChecker:
         return layer.name, 2, False, not layer.multi, None, None, None, None
 
 
-class _AnnotationRows:
-    """Column lists of staged annotation rows, turned into one record batch at the end."""
-
-    def __init__(self) -> None:
-        self.rows = 0
-        self.columns: dict[str, list[Any]] = {name: [] for name in ANNOTATION_COLUMNS.names}
-
-    def add(self, key: int, sub: int, ann_id: str | None, article_id: str | None, head: str | None,
-            tail: str | None, checked: Checked | None, data: bytes, too_long: bool) -> None:
-        c = self.columns
-        self.rows += 1
-        c["k"].append(key)
-        c["sub"].append(sub)
-        c["ok"].append(checked is not None)
-        c["id"].append(ann_id)
-        c["article_id"].append(article_id)
-        layer, kind, no_overlap, single, start, end, field, quoted = checked or _NOT_CHECKED
-        c["layer"].append(layer)
-        c["kind"].append(kind)
-        c["no_overlap"].append(no_overlap)
-        c["single"].append(single)
-        c["start"].append(start)
-        c["end"].append(end)
-        c["field"].append(field)
-        c["quoted"].append(quoted)
-        c["head"].append(head)
-        c["tail"].append(tail)
-        c["data"].append(data)
-        c["too_long"].append(too_long)
-
-    def batch(self) -> pa.RecordBatch:
-        arrays = [pa.array(self.columns[f.name], f.type) for f in ANNOTATION_COLUMNS]
-        return pa.RecordBatch.from_arrays(arrays, schema=ANNOTATION_COLUMNS)
-
-
-_NOT_CHECKED: Checked = (None, None, None, None, None, None, None, None)  # type: ignore[assignment]
+def _annotation_batch(rows: list[tuple]) -> pa.RecordBatch:
+    """Rows (in the column order of `ANNOTATION_COLUMNS`) as one record batch: transposed once, in C."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ANNOTATION_COLUMNS)
+    arrays = [pa.array(values, f.type) for values, f in zip(columns, ANNOTATION_COLUMNS, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=ANNOTATION_COLUMNS)
 
 
 def _string(value: Any) -> str | None:
