@@ -14,6 +14,8 @@ become a `ToolkitError` naming it (exit 2).
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -55,6 +57,16 @@ _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("art
 _TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS}
 
 
+_SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
+
+
+def check_memory_limit(value: str) -> str:
+    """A memory size DuckDB understands (512MB, 2GB, 1.5GiB), or a `ToolkitError` saying what is expected."""
+    if not _SIZE.fullmatch(value.strip()):
+        raise ToolkitError(f"--memory-limit '{value}' is not a size such as 512MB, 2GB or 1.5GiB")
+    return value.strip()
+
+
 def read_key(file_index: int, line: int) -> int:
     return (file_index << LINE_BITS) | line
 
@@ -81,7 +93,10 @@ class StagingStore:
     """
 
     def __init__(self, directory: Path | str | None = None, memory_limit: str | None = None) -> None:
-        parent = Path(directory) if directory is not None else Path(tempfile.gettempdir())
+        limit = check_memory_limit(memory_limit or DEFAULT_MEMORY_LIMIT)
+        # TMPDIR as given: Python's tempfile would quietly fall back to /tmp when it is unusable, and a
+        # curator who points TMPDIR at a big disk wants to hear that it did not work, not fill /tmp.
+        parent = Path(directory or os.environ.get("TMPDIR") or tempfile.gettempdir())
         self.parent = parent
         try:
             self.folder = Path(tempfile.mkdtemp(prefix="news-toolkit-", dir=parent))
@@ -94,7 +109,7 @@ class StagingStore:
             self.con = duckdb.connect(":memory:")
             spill = self.folder / "spill"
             spill.mkdir()
-            self.con.execute(f"SET memory_limit = '{_setting(memory_limit or DEFAULT_MEMORY_LIMIT)}'")
+            self.con.execute(f"SET memory_limit = '{_setting(limit)}'")
             self.con.execute(f"SET temp_directory = '{_setting(str(spill))}'")
             self.con.execute("SET preserve_insertion_order = false")
             self.con.execute("SET enable_progress_bar = false")
