@@ -55,7 +55,7 @@ RayAddress = Annotated[
 
 MemoryLimit = Annotated[
     str | None,
-    typer.Option(help="Memory the staging database may use before it spills to TMPDIR, e.g. 2GB (default 512MB)."),
+    typer.Option(help="Memory the staging database may use before it spills to TMPDIR, e.g. 2GB (default 256MB)."),
 ]
 
 

@@ -3,9 +3,9 @@
 Workers are forked where the OS allows it (Linux): `spawn` re-imports the caller's main module in
 every worker, which breaks any user script that calls `toolkit.validate()` without an
 `if __name__ == "__main__":` guard, and notebooks and `python -` scripts outright. The workers
-only run the pure batch functions: they never touch the driver's SQLite connection (they open
-their own, read-only) nor its progress-bar thread's objects, which is what makes forking safe
-here. Elsewhere (macOS, Windows) `spawn` is the only safe choice. A bounded window of batches is
+only run the pure batch functions: they never touch the driver's DuckDB connection (they only
+write new files into the staging folder) nor its progress-bar thread's objects, which is what
+makes forking safe here. Elsewhere (macOS, Windows) `spawn` is the only safe choice. A bounded window of batches is
 in flight at a time, so memory does not grow with the input however fast the driver reads it.
 """
 
