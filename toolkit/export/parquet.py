@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 # The Hub's viewer wants row groups of at most a few hundred MB; datasets itself uses 100 MB
 # row groups and 500 MB shards (HF_NOTES.md). Smaller row groups keep our memory low.
-ROW_GROUP_BYTES = 64 * 1024 * 1024
+ROW_GROUP_BYTES = 32 * 1024 * 1024
 SHARD_BYTES = 500 * 1024 * 1024
 
 

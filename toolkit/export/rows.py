@@ -165,20 +165,26 @@ def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
     Articles are numbered in read order once; annotations come sorted by (article number, read
     order), so each batch of articles takes the next run of annotations: one merge, no lookups.
     """
+    # Numbers only (no records): the joins below build their hash tables on this, so they stay small.
     store.execute("CREATE OR REPLACE TABLE export_articles AS "
-                  "SELECT row_number() OVER (ORDER BY k) - 1 AS rn, id, data FROM accepted_articles")
-    annotations = store.reader("SELECT o.rn, a.data FROM accepted_annotations a "
-                               "JOIN export_articles o ON o.id = a.article_id ORDER BY o.rn, a.k, a.sub")
+                  "SELECT row_number() OVER (ORDER BY k) - 1 AS rn, id FROM accepted_articles")
+    articles = store.sorted_file("SELECT o.rn, a.id, a.data FROM accepted_articles a JOIN export_articles o "
+                                 "ON o.id = a.id ORDER BY o.rn", "export-articles")
+    annotations = iter(store.sorted_file("SELECT o.rn, a.data FROM accepted_annotations a JOIN export_articles o "
+                                         "ON o.id = a.article_id ORDER BY o.rn, a.k, a.sub", "export-annotations"))
     numbers = np.empty(0, np.int64)  # article number of each annotation read but not yet given out
     records: list[bytes] = []
     first = 0  # article number of the batch's first article
-    for ids, data in _rechunked(store.reader("SELECT id, data FROM export_articles ORDER BY rn"), BATCH_ARTICLES):
+    for article_numbers, ids, data in _rechunked(articles, BATCH_ARTICLES):
         end = first + len(ids)
+        _in_order(np.asarray(article_numbers), first)
         while not len(numbers) or numbers[-1] < end:
             more = next(annotations, None)
             if more is None:
                 break
-            numbers = np.concatenate([numbers, more.column(0).to_numpy()])
+            more_numbers = more.column(0).to_numpy()
+            _in_order(more_numbers, numbers[-1] if len(numbers) else 0, contiguous=False)
+            numbers = np.concatenate([numbers, more_numbers])
             records += more.column(1).to_pylist()
         cut = int(np.searchsorted(numbers, end))
         bounds = np.concatenate([[0], np.cumsum(np.bincount(numbers[:cut] - first, minlength=len(ids)))]).tolist()
@@ -186,18 +192,28 @@ def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
         numbers, records, first = numbers[cut:], records[cut:], end
 
 
-def _rechunked(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[tuple[list[Any], list[Any]]]:
-    """The rows of two-column batches as column lists of exactly `size` rows (the last may be shorter)."""
-    first: list[Any] = []
-    second: list[Any] = []
+def _in_order(numbers: np.ndarray, first: int, contiguous: bool = True) -> None:
+    """The merge above relies on the store giving rows in the order asked for: make sure it did."""
+    if not len(numbers):
+        return
+    steps = np.diff(numbers, prepend=first if not contiguous else first - 1)
+    if np.any(steps < 0) or (contiguous and np.any(steps != 1)):
+        raise AssertionError("the staging store returned rows out of order")
+
+
+def _rechunked(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[list[list[Any]]]:
+    """The rows of the batches as column lists of exactly `size` rows (the last may be shorter)."""
+    columns: list[list[Any]] | None = None
     for batch in batches:
-        first += batch.column(0).to_pylist()
-        second += batch.column(1).to_pylist()
-        while len(first) >= size:
-            yield first[:size], second[:size]
-            first, second = first[size:], second[size:]
-    if first:
-        yield first, second
+        if columns is None:
+            columns = [[] for _ in range(batch.num_columns)]
+        for column, values in zip(columns, batch.columns, strict=True):
+            column += values.to_pylist()
+        while len(columns[0]) >= size:
+            yield [c[:size] for c in columns]
+            columns = [c[size:] for c in columns]
+    if columns and columns[0]:
+        yield columns
 
 
 class SplitWriter(Protocol):
