@@ -60,3 +60,17 @@ def test_stage_needs_only_its_batch():
     assert (rows[0]["kind"], rows[0]["start"], rows[0]["end"], rows[0]["field"]) == (1, 0, 1, "text")
     assert rows[1]["kind"] == 2 and rows[1]["single"] is True and rows[1]["start"] is None
     assert [r["data"] for r in rows] == [span, doc, bad]
+
+
+def test_same_build_with_the_resolver_judging_everything(tmp_path, monkeypatch):
+    # With the fast path off, every accepted article comes from the resolver: the export's merge of
+    # clean and resolved articles must give the same files either way.
+    from toolkit.export import export
+
+    root = generate(tmp_path / "c", 300, seed=5, broken=0.08)
+    builds = {}
+    for fast in (True, False):
+        monkeypatch.setattr(validate_module, "FAST_PATH", fast)
+        result = export(root, out_dir=tmp_path / f"out-{fast}", skip_invalid=True)
+        builds[fast] = {p.relative_to(result.output): p.read_bytes() for p in result.files if p.suffix == ".parquet"}
+    assert builds[True] and builds[True] == builds[False]

@@ -48,13 +48,14 @@ ANNOTATION_COLUMNS = pa.schema([
 ])
 
 _DDL = """
-CREATE TABLE acc_art (k BIGINT, id VARCHAR, data BLOB);
 CREATE TABLE acc_ann (k BIGINT, sub INTEGER, article_id VARCHAR, data BLOB);
 """
 _ACCEPTED_ARTICLES = pa.schema([("k", pa.int64()), ("id", pa.string()), ("data", pa.binary())])
 _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("article_id", pa.string()),
                                    ("data", pa.binary())])
-_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS}
+# Tables kept as Parquet files, in read order by file name: the staged lines, and the articles the
+# resolver accepted (written in read order, so they never need sorting with their records).
+_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "acc_art": _ACCEPTED_ARTICLES}
 
 
 _SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
@@ -174,14 +175,18 @@ class StagingStore:
                 write_staged(self.spool, table, batch)
 
     def accept(self, articles: list[tuple[int, str, bytes]], annotations: list[tuple[int, int, str, bytes]]) -> None:
-        """Keep records the sequential resolver accepted: (key, id, bytes) and (key, sub-order, article id, bytes)."""
-        for table, rows, schema in (("acc_art", articles, _ACCEPTED_ARTICLES), ("acc_ann", annotations,
-                                                                                _ACCEPTED_ANNOTATIONS)):
-            if rows:
-                accepted = pa.Table.from_pydict(  # noqa: F841 (named in the SQL)
-                    {f.name: pa.array([row[i] for row in rows], f.type) for i, f in enumerate(schema)}, schema)
-                with self.guarded():
-                    self.con.execute(f"INSERT INTO {table} SELECT * FROM accepted")
+        """Keep records the sequential resolver accepted, given in read order: (key, id, bytes) and
+        (key, sub-order, article id, bytes)."""
+        with self.guarded():
+            if articles:
+                write_staged(self.spool, "acc_art", _batch(articles, _ACCEPTED_ARTICLES))
+            if annotations:
+                accepted = _batch(annotations, _ACCEPTED_ANNOTATIONS)  # noqa: F841 (named in the SQL)
+                self.con.execute("INSERT INTO acc_ann SELECT * FROM accepted")
+
+    def files_in_order(self, table: str) -> list[Path]:
+        """The Parquet files of a staged table, in read order (their names are their first keys)."""
+        return sorted((self.spool / table).glob("*.parquet"))
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -220,6 +225,12 @@ class StagingStore:
                 yield from cursor.sql(sql).to_arrow_reader(batch_rows)
             finally:
                 cursor.close()
+
+
+def _batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:
+    columns = list(zip(*rows, strict=True))
+    return pa.RecordBatch.from_arrays([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)],
+                                      schema=schema)
 
 
 def _setting(value: str) -> str:

@@ -27,6 +27,7 @@ from toolkit.export import arrow_json
 from toolkit.manifest import Splits
 from toolkit.splits import SPLIT_ORDER, assign_split
 from toolkit.store import StagingStore
+from toolkit.validation.cross import accepted_articles_in_order
 
 BATCH_ARTICLES = 1024
 CONFIGS = ("articles", "annotations")
@@ -168,22 +169,23 @@ def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
     # Numbers only (no records): the joins below build their hash tables on this, so they stay small.
     store.execute("CREATE OR REPLACE TABLE export_articles AS "
                   "SELECT row_number() OVER (ORDER BY k) - 1 AS rn, id FROM accepted_articles")
-    articles = store.sorted_file("SELECT o.rn, a.id, a.data FROM accepted_articles a JOIN export_articles o "
-                                 "ON o.id = a.id ORDER BY o.rn", "export-articles")
+    articles = accepted_articles_in_order(store)
     annotations = iter(store.sorted_file("SELECT o.rn, a.data FROM accepted_annotations a JOIN export_articles o "
                                          "ON o.id = a.article_id ORDER BY o.rn, a.k, a.sub", "export-annotations"))
     numbers = np.empty(0, np.int64)  # article number of each annotation read but not yet given out
     records: list[bytes] = []
     first = 0  # article number of the batch's first article
-    for article_numbers, ids, data in _rechunked(articles, BATCH_ARTICLES):
+    previous_key = -1
+    for keys, ids, data in _rechunked(articles, BATCH_ARTICLES):
         end = first + len(ids)
-        _in_order(np.asarray(article_numbers), first)
+        _in_order(np.asarray(keys), previous_key)
+        previous_key = keys[-1]
         while not len(numbers) or numbers[-1] < end:
             more = next(annotations, None)
             if more is None:
                 break
             more_numbers = more.column(0).to_numpy()
-            _in_order(more_numbers, numbers[-1] if len(numbers) else 0, contiguous=False)
+            _in_order(more_numbers, numbers[-1] if len(numbers) else 0)
             numbers = np.concatenate([numbers, more_numbers])
             records += more.column(1).to_pylist()
         cut = int(np.searchsorted(numbers, end))
@@ -192,12 +194,9 @@ def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
         numbers, records, first = numbers[cut:], records[cut:], end
 
 
-def _in_order(numbers: np.ndarray, first: int, contiguous: bool = True) -> None:
+def _in_order(values: np.ndarray, previous: int) -> None:
     """The merge above relies on the store giving rows in the order asked for: make sure it did."""
-    if not len(numbers):
-        return
-    steps = np.diff(numbers, prepend=first if not contiguous else first - 1)
-    if np.any(steps < 0) or (contiguous and np.any(steps != 1)):
+    if len(values) and np.any(np.diff(values, prepend=previous) < 0):
         raise AssertionError("the staging store returned rows out of order")
 
 
