@@ -170,8 +170,14 @@ def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
     store.execute("CREATE OR REPLACE TABLE export_articles AS "
                   "SELECT row_number() OVER (ORDER BY k) - 1 AS rn, id FROM accepted_articles")
     articles = accepted_articles_in_order(store)
-    annotations = iter(store.sorted_file("SELECT o.rn, a.data FROM accepted_annotations a JOIN export_articles o "
-                                         "ON o.id = a.article_id ORDER BY o.rn, a.k, a.sub", "export-annotations"))
+    articles_total = store.scalar("SELECT count(*) FROM export_articles")
+    # Buckets of article numbers holding ~32 MB of annotation records each: each is sorted in memory.
+    data_bytes = store.scalar("SELECT coalesce(sum(octet_length(data)), 0) FROM accepted_annotations")
+    buckets = max(1, -(-int(data_bytes) // (32 << 20)))
+    annotations = _batches_of_tables(store.bucket_sorted(
+        f"SELECT o.rn * {buckets} // greatest({articles_total}, 1) AS bucket, o.rn, a.k, a.sub, a.data "
+        "FROM accepted_annotations a JOIN export_articles o ON o.id = a.article_id",
+        "bucket", ["rn", "k", "sub"], buckets, "export-annotations"))
     numbers = np.empty(0, np.int64)  # article number of each annotation read but not yet given out
     records: list[bytes] = []
     first = 0  # article number of the batch's first article
@@ -184,14 +190,19 @@ def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
             more = next(annotations, None)
             if more is None:
                 break
-            more_numbers = more.column(0).to_numpy()
+            more_numbers = more.column("rn").to_numpy()
             _in_order(more_numbers, numbers[-1] if len(numbers) else 0)
             numbers = np.concatenate([numbers, more_numbers])
-            records += more.column(1).to_pylist()
+            records += more.column("data").to_pylist()
         cut = int(np.searchsorted(numbers, end))
         bounds = np.concatenate([[0], np.cumsum(np.bincount(numbers[:cut] - first, minlength=len(ids)))]).tolist()
         yield [(ids[i], data[i], records[bounds[i]:bounds[i + 1]]) for i in range(len(ids))]
         numbers, records, first = numbers[cut:], records[cut:], end
+
+
+def _batches_of_tables(tables: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
+    for table in tables:
+        yield from table.combine_chunks().to_batches(max_chunksize=16_384)
 
 
 def _in_order(values: np.ndarray, previous: int) -> None:
