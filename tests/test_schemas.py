@@ -104,6 +104,9 @@ def test_wheel_ships_schemas_and_cli_runs_from_elsewhere(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for name in SCHEMA_NAMES:
         assert f"toolkit/schema/{name}.schema.json" in names
+    # Every package of the source tree is in the wheel (an editable install would hide a missing one).
+    for init in (REPO / "toolkit").rglob("__init__.py"):
+        assert init.relative_to(REPO).as_posix() in names
     site = tmp_path / "site"
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                              capture_output=True, text=True)
