@@ -38,6 +38,14 @@ def span(ann_id: str, label: str, phrase: str, layer: str = "entities", article_
     return record
 
 
+def assert_toolkit_validates(folder: Path) -> None:
+    """The toolkit's own validator accepts the dataset at `folder` (an importer's output, say)."""
+    from toolkit import validate
+
+    report = validate(folder)
+    assert report.ok, [str(problem) for problem in report.problems]
+
+
 def line(record: object) -> str:
     return json.dumps(record, ensure_ascii=False)
 

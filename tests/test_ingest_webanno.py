@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
+from conftest import assert_toolkit_validates
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
@@ -77,21 +78,9 @@ def assert_valid_dataset(imported, out_dir: Path) -> tuple[dict, list[dict], lis
             # Spans come first in the file, so a streaming validator has seen both ends.
             assert span_articles[annotation["head"]] == annotation["article_id"]
             assert span_articles[annotation["tail"]] == annotation["article_id"]
-    _assert_toolkit_validates(out_dir)
+    assert_toolkit_validates(out_dir)
     return manifest, articles, annotations
 
-
-def _assert_toolkit_validates(folder: Path) -> None:
-    """The toolkit's own validator must accept the import too (skipped while it does not exist)."""
-    try:
-        from toolkit import validate as validate_module
-    except ImportError:
-        return  # the validator is being written in parallel; the schema checks above still ran
-    check = getattr(validate_module, "validate_path", None) or getattr(validate_module, "validate", None)
-    if check is None:
-        return
-    report = check(folder)
-    assert report.ok, [str(problem) for problem in report.problems]
 
 
 def _where(imported) -> set[tuple[str, int | None]]:
