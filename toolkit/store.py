@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 
 from toolkit.errors import ToolkitError
 
-DEFAULT_MEMORY_LIMIT = "256MB"  # export of 100k articles: 565 MiB peak RSS at 256MB, 1,097 at 512MB, same time
+# DuckDB's share of the driver's memory: the 1M-article export peaked at 845 MiB with it (benchmarks/README.md).
+DEFAULT_MEMORY_LIMIT = "256MB"
 LINE_BITS = 40  # a read-order key is file index << LINE_BITS | line number
 
 # data: the line as the checks see it; record: what to export when it is not the line (an article
@@ -91,7 +92,7 @@ def write_staged(folder: Path | str, table: str, batch: pa.RecordBatch) -> None:
 class StagingStore:
     """Staged lines and accepted records in a temporary DuckDB database. Use as a context manager.
 
-    Holds real state (a connection, a folder, batches waiting for one insert), hence a class.
+    Holds real state (a connection and a folder that must be removed), hence a class.
     """
 
     def __init__(self, directory: Path | str | None = None, memory_limit: str | None = None) -> None:
@@ -203,9 +204,9 @@ class StagingStore:
         """The rows of a query with an ORDER BY, written to a Parquet file in the staging folder, then
         streamed back row group by row group.
 
-        For reading two sorted results side by side: two open DuckDB streams each hold their
-        sorted result in memory, and together overran a 256MB limit at 100k articles; one sort at
-        a time spills as it needs.
+        So that the sorted result can be read beside other queries: an open DuckDB stream holds its
+        sorted result in memory, and two of them overran a 256MB limit at 100k articles. Meant for
+        narrow rows: sorting whole records is `bucket_sorted`'s job.
         """
         path = self.folder / f"{name}.parquet"
         with self.guarded():

@@ -171,9 +171,10 @@ def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
                   "SELECT row_number() OVER (ORDER BY k) - 1 AS rn, id FROM accepted_articles")
     articles = accepted_articles_in_order(store)
     articles_total = store.scalar("SELECT count(*) FROM export_articles")
-    # Buckets of article numbers holding ~32 MB of annotation records each: each is sorted in memory.
-    data_bytes = store.scalar("SELECT coalesce(sum(octet_length(data)), 0) FROM accepted_annotations")
-    buckets = max(1, -(-int(data_bytes) // (32 << 20)))
+    # Buckets of article numbers holding ~32 MB of annotations each, sorted in memory one at a time.
+    # The staged files' sizes (uncompressed) bound the annotations' bytes without reading them.
+    staged_bytes = sum(path.stat().st_size for path in store.files_in_order("ann"))
+    buckets = max(1, -(-staged_bytes // (32 << 20)))
     annotations = _batches_of_tables(store.bucket_sorted(
         f"SELECT o.rn * {buckets} // greatest({articles_total}, 1) AS bucket, o.rn, a.k, a.sub, a.data "
         "FROM accepted_annotations a JOIN export_articles o ON o.id = a.article_id",

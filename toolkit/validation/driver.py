@@ -54,6 +54,7 @@ def run_validation(
     total = manifest.input_bytes()
     report = ValidationReport()
     done_before = 0
+    spool = str(store.spool) if engine.shares_files else None  # else the driver writes what workers send
     for index, (path, kind) in enumerate(files):
         report.files.append(_display_name(path, manifest.root))
         progress = None
@@ -63,7 +64,6 @@ def run_validation(
             def progress(done: int, base: int = base) -> None:
                 on_progress(base + done, total)
 
-        spool = str(store.spool) if engine.shares_files else None
         context = StageContext(kind, manifest.layers, max_line_bytes, index, spool)
         with store.guarded():  # a worker that cannot write its staged rows: the staging folder's fault
             for staged in engine.map(stage, context, _batches(iter_blocks(path, max_line_bytes, progress))):
