@@ -25,6 +25,8 @@ CASES = {
     ),
     "invalid-json": ([b'{"id": "a1", "title": "T", "text": "x", "language": "en",}'], None,
                      [b'{"id": "a1", "title": "T", "text": "x", "language": "en"}'], None),
+    "duplicate-key": ([b'{"id": "a1", "title": "T", "text": "x", "language": "en", "title": "U"}'], None,
+                      [b'{"id": "a1", "title": "T", "text": "x:", "language": "en", "meta": {"title": "U"}}'], None),
     "schema": ([article(title="")], None, [article(title="T")], None),
     "invalid-date": ([article(published_at="2023-02-30T10:00:00Z")], None,
                      [article(published_at="2023-02-28T10:00:00Z")], None),

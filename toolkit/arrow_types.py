@@ -54,7 +54,13 @@ def arrow_type(spec: dict[str, Any]) -> pa.DataType:
 
 
 def parse_timestamp(value: str) -> datetime:
-    """An RFC 3339 date-time or a YYYY-MM-DD date (midnight UTC) as an aware UTC datetime."""
+    """An RFC 3339 date-time or a YYYY-MM-DD date (midnight UTC) as an aware UTC datetime.
+
+    A leap second (23:59:60) is read as 23:59:59 of the same fraction, as Java's ISO_INSTANT does:
+    UTC timestamps (Unix time) have no 61st second, and RFC 3339 allows writing one.
+    """
+    if value[16:17] == ":" and value[17:19] == "60":
+        value = f"{value[:17]}59{value[19:]}"
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:  # RFC 3339 allows a lower-case t and z, which fromisoformat does not read

@@ -1,11 +1,13 @@
 """The `news-toolkit` command: a thin skin over the library (each command calls one public function).
 
 Exit codes: 0 success, 1 invalid records (nothing exported unless asked), 2 the command could not
-run (bad manifest, unreadable path, bad option), 130 interrupted.
+run (bad manifest, unreadable path, bad option), 3 internal error (a bug: please report it),
+130 interrupted.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -13,7 +15,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from toolkit.engines import EngineOptions
-from toolkit.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE, ToolkitError
+from toolkit.errors import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_USAGE, ToolkitError
 
 app = typer.Typer(
     name="news-toolkit",
@@ -42,7 +44,7 @@ def root(
 ) -> None:
     """Validate annotated news articles and export them as Parquet, JSONL and Hugging Face datasets.
 
-    Exit codes: 0 success; 1 invalid records; 2 the command could not run.
+    Exit codes: 0 success; 1 invalid records; 2 the command could not run; 3 internal error; 130 interrupted.
     """
 
 DatasetPath = Annotated[Path, typer.Argument(help="Dataset folder holding dataset.yaml, or the manifest file.")]
@@ -67,20 +69,28 @@ def _engine(engine: str, workers: int, ray_address: str | None) -> EngineOptions
 
 def _guard(work: Callable[[], T]) -> T:
     """Run library work; a user-facing failure becomes one line on stderr and its exit code."""
-    from toolkit.console import err
+    from toolkit.console import err, error_line
 
     try:
         return work()
     except ToolkitError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", markup=True)
+        err.print(error_line(exc.message))
         raise typer.Exit(exc.exit_code) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        err.print(f"[red]error:[/red] {where}{exc.strerror or exc}", markup=True)
+        err.print(error_line(f"{where}{exc.strerror or exc}"))
         raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
-        err.print("[red]interrupted[/red]")
+        err.print(error_line("", "interrupted"))
         raise typer.Exit(130) from None
+    except Exception as exc:
+        # Every failure a user can cause is a ToolkitError; anything else is our bug. One line and
+        # its own exit code still, so scripts can tell it from bad input; the traceback on request.
+        if os.environ.get("NEWS_TOOLKIT_DEBUG"):
+            raise
+        err.print(error_line(f"internal error ({type(exc).__name__}: {exc}); this is a bug in news-toolkit, "
+                             "please report it (NEWS_TOOLKIT_DEBUG=1 shows the traceback)"))
+        raise typer.Exit(EXIT_INTERNAL) from None
 
 
 @app.command()
@@ -160,8 +170,7 @@ def export(
                   f"({', '.join(f'{k} {stats.articles[k]:,}' for k in SPLIT_ORDER if k in stats.articles)})")
     if format == "hf":
         console.print("Load it with:\n"
-                      f"  from datasets import load_dataset\n  ds = load_dataset({result.output.as_posix()!r})",
-                      markup=False)
+                      f"  from datasets import load_dataset\n  ds = load_dataset({result.output.as_posix()!r})")
 
 
 ingest_app = typer.Typer(help="Turn raw scraped article text into article records.", no_args_is_help=True)
@@ -190,7 +199,7 @@ def ingest_text(
     result, written = _guard(work)
     for problem in result.problems:
         where = f"{problem.path}:{problem.line}" if problem.line else str(problem.path)
-        error_console.print(f"{where}: {problem.code}: {problem.message}", markup=False)
+        error_console.print(f"{where}: {problem.code}: {problem.message}")
     skipped = f"; skipped {len(result.problems):,} files" if result.problems else ""
     console.print(f"Wrote {written:,} articles to {out}{skipped}")
     raise typer.Exit(EXIT_INVALID if result.problems else EXIT_OK)
@@ -211,11 +220,12 @@ def import_(
 ) -> None:
     """Import an annotation tool's export as a dataset that validate and export accept."""
     from toolkit.console import err as error_console
+    from toolkit.console import error_line
     from toolkit.console import out as console
     from toolkit.ingest import ImportOptions, ImportSummary, import_dataset
 
     if offset_unit not in (None, "codepoint", "utf16"):
-        error_console.print("error: --offset-unit must be codepoint or utf16")
+        error_console.print(error_line("--offset-unit must be codepoint or utf16"))
         raise typer.Exit(EXIT_USAGE)
 
     def work() -> ImportSummary:
@@ -225,7 +235,7 @@ def import_(
     summary = _guard(work)
     for problem in summary.problems:
         where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-        error_console.print(f"{where}: {problem.message}", markup=False)
+        error_console.print(f"{where}: {problem.message}")
     skipped = ", ".join(f"{n:,} {reason}" for reason, n in summary.skipped.items())
     console.print(f"Wrote {summary.manifest}: {summary.articles:,} articles, {summary.annotations:,} annotations, "
                   f"layers {', '.join(f'{k} ({v})' for k, v in summary.layers.items()) or 'none'}"

@@ -8,12 +8,19 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from toolkit.problems import CODES
 from toolkit.validation import ValidationReport, iter_problem_lines
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup=False: paths, ids and messages are user text; "[...]" in them must print as written.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def error_line(message: str, label: str = "error:") -> Text:
+    """`error: <message>` with only the label coloured; the message is never read as markup."""
+    return Text.assemble((label, "red"), " ", message) if message else Text(label, style="red")
 
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
@@ -59,6 +66,6 @@ def print_report(report: ValidationReport, shown: int = 20) -> None:
         out.print(codes)
         out.print(f"First problems ({min(shown, len(report.problems))} of {sum(report.problem_counts.values()):,}):")
         for line in list(iter_problem_lines(report.problems[:shown])):
-            out.print("  " + line, markup=False)
-    verdict = "[green]valid[/green]" if report.ok else "[red]invalid records found[/red]"
-    out.print(f"Result: {verdict}")
+            out.print("  " + line)
+    verdict = Text("valid", style="green") if report.ok else Text("invalid records found", style="red")
+    out.print(Text.assemble("Result: ", verdict))

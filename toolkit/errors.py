@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # a bug, not the user's input: reported in one line, traceback with NEWS_TOOLKIT_DEBUG=1
 
 
 class ToolkitError(Exception):

@@ -13,6 +13,7 @@ RecordKind = Literal["article", "annotation"]
 CODES: dict[str, str] = {
     "invalid-encoding": "The line is not UTF-8, or holds a lone surrogate escape such as \\ud800.",
     "invalid-json": "The line is not JSON, is not a JSON object, or is nested deeper than the parser allows.",
+    "duplicate-key": "A JSON object in the line gives the same key twice (readers disagree on which one counts).",
     "line-too-long": "The line is longer than the reader's limit (--max-line-bytes); it is kept in the rejects.",
     "schema": "A JSON Schema violation; the message names the keyword and the field.",
     "invalid-date": "A date or time matches the RFC 3339 shape but is not a real moment (2023-02-30).",

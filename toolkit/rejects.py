@@ -3,53 +3,126 @@
 For an input `articles.jsonl` the rejects folder gets `articles.jsonl.rejects` (the invalid lines,
 unchanged, one per line: fix them and feed the file back) and `articles.jsonl.problems.jsonl` (one
 JSON object per rejected line: its number in the input, its number in the rejects file and its
-problems). Undecodable or over-long lines stay byte-exact because nothing is re-encoded.
+problems). Undecodable lines stay byte-exact because nothing is re-encoded; a line longer than
+the reader's limit (which checks only see the head of) is copied whole from its input file,
+streamed, so the rejects hold all of it without holding it in memory.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
+from toolkit.errors import ToolkitError
 from toolkit.problems import Problem
-from toolkit.readers import RawLine
+from toolkit.readers import RawLine, open_binary
+
+_CHUNK = 1 << 20
+
+
+class _LineCopier:
+    """Copies whole lines of one input file, read forward once (rejects come in read order)."""
+
+    def __init__(self, path: Path, stack: ExitStack) -> None:
+        self.path = path
+        self.stream, _ = stack.enter_context(open_binary(path))
+        self.line = 1  # number of the line that starts at the front of `buffer`
+        self.buffer = b""
+
+    def _more(self) -> bool:
+        self.buffer = self.stream.read(_CHUNK)
+        return bool(self.buffer)
+
+    def copy(self, number: int, out: BinaryIO) -> None:
+        """Write line `number` (1-based), without its line ending, to `out`."""
+        if number < self.line:
+            raise ToolkitError(f"{self.path}: changed while being validated (line {number} read twice)")
+        while self.line < number:
+            newlines = self.buffer.count(b"\n")
+            if self.line + newlines < number:
+                self.line += newlines
+                if not self._more():
+                    raise ToolkitError(f"{self.path}: changed while being validated (line {number} is gone)")
+                continue
+            at = -1
+            for _ in range(number - self.line):
+                at = self.buffer.index(b"\n", at + 1)
+            self.buffer = self.buffer[at + 1 :]
+            self.line = number
+        while True:
+            end = self.buffer.find(b"\n")
+            if end >= 0:
+                out.write(self.buffer[:end])
+                self.buffer = self.buffer[end + 1 :]
+                break
+            out.write(self.buffer)
+            if not self._more():
+                break
+        self.line += 1
 
 
 class RejectsWriter:
-    """Writes rejects lazily: a file appears only for an input that has invalid lines."""
+    """Writes rejects lazily: a file appears only for an input that has invalid lines.
 
-    def __init__(self, directory: Path, root: Path) -> None:
+    `sources` maps the file names problems carry to the input files, for over-long lines.
+    """
+
+    def __init__(self, directory: Path, sources: dict[str, Path]) -> None:
         self.directory = directory
-        self.root = root
+        self.sources = sources
         self._open: dict[str, tuple[BinaryIO, BinaryIO, list[int]]] = {}
-        directory.mkdir(parents=True, exist_ok=True)
+        self._copiers: dict[str, _LineCopier] = {}
+        self._stack = ExitStack()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ToolkitError(f"{directory}: cannot create the rejects folder ({exc.strerror or exc})") from None
 
     def _files(self, name: str) -> tuple[BinaryIO, BinaryIO, list[int]]:
         if name not in self._open:
             # Keep the input's relative folders flat but unambiguous: a/b.jsonl → a__b.jsonl.
             flat = name.replace("/", "__").replace("\\", "__")
-            lines = open(self.directory / f"{flat}.rejects", "wb")
-            problems = open(self.directory / f"{flat}.problems.jsonl", "wb")
+            lines = self._stack.enter_context(self._opened(self.directory / f"{flat}.rejects"))
+            problems = self._stack.enter_context(self._opened(self.directory / f"{flat}.problems.jsonl"))
             self._open[name] = (lines, problems, [0])
         return self._open[name]
 
+    @staticmethod
+    def _opened(path: Path) -> BinaryIO:
+        try:
+            return open(path, "wb")
+        except OSError as exc:
+            raise ToolkitError(f"{path}: cannot write rejects ({exc.strerror or exc})") from None
+
     def write(self, name: str, raw: RawLine, problems: list[Problem]) -> None:
         lines, problem_file, counter = self._files(name)
-        lines.write(raw.data + b"\n")
-        counter[0] += 1
-        entry = {
-            "file": name,
-            "line": raw.number,
-            "rejects_line": counter[0],
-            "truncated": raw.too_long,
-            "problems": [{k: v for k, v in p.to_dict().items() if k not in ("file", "line")} for p in problems],
-        }
-        problem_file.write(orjson.dumps(entry) + b"\n")
+        try:
+            if raw.too_long and name in self.sources:
+                if name not in self._copiers:
+                    self._copiers[name] = _LineCopier(self.sources[name], self._stack)
+                self._copiers[name].copy(raw.number, lines)
+            else:
+                lines.write(raw.data)
+            lines.write(b"\n")
+            counter[0] += 1
+            entry = {
+                "file": name,
+                "line": raw.number,
+                "rejects_line": counter[0],
+                "too_long": raw.too_long,
+                "problems": [{k: v for k, v in p.to_dict().items() if k not in ("file", "line")} for p in problems],
+            }
+            problem_file.write(orjson.dumps(entry) + b"\n")
+        except OSError as exc:
+            raise ToolkitError(f"{lines.name}: cannot write rejects ({exc.strerror or exc})") from None
 
     def close(self) -> None:
-        for lines, problems, _ in self._open.values():
-            lines.close()
-            problems.close()
+        try:
+            self._stack.close()
+        except OSError as exc:
+            raise ToolkitError(f"{self.directory}: cannot write rejects ({exc.strerror or exc})") from None
         self._open.clear()
+        self._copiers.clear()

@@ -69,3 +69,9 @@ def record_properties(name: Literal["article", "annotation"]) -> dict[str, Any]:
 def date_fields(name: Literal["article", "annotation"]) -> frozenset[str]:
     """Top-level properties holding a date-time (marked `x-arrow-type: timestamp`)."""
     return frozenset(k for k, spec in record_properties(name).items() if spec.get("x-arrow-type") == "timestamp")
+
+
+@cache
+def integer_fields(name: Literal["article", "annotation"]) -> tuple[str, ...]:
+    """Top-level properties typed integer (span offsets): they must hold integers as written, not 4.0."""
+    return tuple(k for k, spec in record_properties(name).items() if spec.get("type") == "integer")

@@ -326,7 +326,7 @@ class Resolver:
         embedded = record.get("annotations") if record is not None else None
         n_embedded = len(embedded) if isinstance(embedded, list) else 0
         claims: list[Claim] = []
-        if record is not None and schema_problems(record, file, raw.number, "article", problems):
+        if record is not None and schema_problems(record, file, raw.number, "article", problems, raw.data):
             article_id = record["id"]
             if self.state.article_ids.get(article_id):
                 problem(problems, file, raw.number, article_id, "article", "duplicate-id", "/id",
@@ -380,7 +380,7 @@ class Resolver:
         problems: list[Problem] = []
         claims: list[Claim] = []
         record = parse(raw, file, "annotation", problems)
-        if record is not None and schema_problems(record, file, raw.number, "annotation", problems):
+        if record is not None and schema_problems(record, file, raw.number, "annotation", problems, raw.data):
             article_id = record["article_id"]
             known = self.state.article_ids.get(article_id)
             if known is None:

@@ -75,7 +75,8 @@ def run_validation(
     for kind, clean in (("articles", clean_articles), ("annotations", clean_annotations)):
         report.counts[kind].read += clean
         report.counts[kind].valid += clean
-    rejects = RejectsWriter(rejects_dir, manifest.root) if rejects_dir is not None else None
+    sources = dict(zip(report.files, (path for path, _ in files), strict=True))
+    rejects = RejectsWriter(rejects_dir, sources) if rejects_dir is not None else None
     try:
         cross.Resolver(manifest.layers, store, report, rejects, report.files).run()
     finally:

@@ -15,17 +15,18 @@ the verdicts never depend on this fast spelling (tests/test_validate_fast_path.p
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
+from toolkit.arrow_types import parse_timestamp
 from toolkit.manifest import Layer
 from toolkit.problems import Problem, RecordKind
 from toolkit.readers import Block, RawLine, clean_line
-from toolkit.schemas import date_fields, fast_validator, reference_validator
+from toolkit.schemas import date_fields, fast_validator, integer_fields, reference_validator
 from toolkit.store import ANNOTATION_COLUMNS, ARTICLE_COLUMNS, LINE_BITS, write_staged
 
 SCHEMA_ERRORS_PER_RECORD = 5
@@ -103,7 +104,8 @@ def _stage_articles(lines: list[tuple[int, bytes, bool]], layers: dict[str, Laye
         article_id = title = text = export = None
         if type(record) is dict:
             article_id, title, text = (_string(record.get(name)) for name in ("id", "title", "text"))
-            ok = validator.is_valid(record) and all(real_moment(record.get(name)) for name in dates)
+            ok = (validator.is_valid(record) and all(real_moment(record.get(name)) for name in dates)
+                  and unique_keys(data, record))
             inner = record.get("annotations")
             if isinstance(inner, list):
                 # Annotations inside the article are staged as rows of their own (sub-order i + 1), so
@@ -154,7 +156,7 @@ def _stage_annotations(lines: list[tuple[int, bytes, bool]], layers: dict[str, L
         if type(ann) is not dict:
             append((key, 0, False, None, None, *_NOT_CHECKED, None, None, data, too_long))
             continue
-        checked = checker.check(ann) if validator.is_valid(ann) else None
+        checked = checker.check(ann) if validator.is_valid(ann) and unique_keys(data, ann) else None
         get = ann.get
         if checked is None:
             append((key, 0, False, _string(get("id")), _string(get("article_id")), *_NOT_CHECKED,
@@ -224,18 +226,10 @@ def real_moment(value: Any) -> bool:
     """False only for a string that is not a real date/time (the schema has checked its shape)."""
     if type(value) is not str:
         return True
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        try:  # RFC 3339 allows a lower-case t and z, which fromisoformat does not read
-            parsed = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
-        except ValueError:
-            return False
-    if parsed.tzinfo is not None:
-        try:  # exports store UTC: 0001-01-01T00:00:00+01:00 is a moment no UTC timestamp can hold
-            parsed.astimezone(UTC)
-        except OverflowError:
-            return False
+    try:  # the export's own parser decides: a date is real when the export can store it
+        parse_timestamp(value)
+    except (ValueError, OverflowError):  # 2023-02-30; 0001-01-01T00:00:00+01:00 is before any UTC timestamp
+        return False
     return True
 
 
@@ -253,7 +247,8 @@ def parse(raw: RawLine, file: str, kind: RecordKind, problems: list[Problem]) ->
     """Decode and parse one line into a dict, or record why it cannot be."""
     if raw.too_long:
         problem(problems, file, raw.number, None, kind, "line-too-long", "",
-                f"line is longer than {len(raw.data)} bytes; raise --max-line-bytes if this is expected")
+                f"line is longer than {len(raw.data)} bytes (the rejects keep all of it); "
+                "raise --max-line-bytes if this is expected")
         return None
     try:
         record = orjson.loads(raw.data)
@@ -265,20 +260,56 @@ def parse(raw: RawLine, file: str, kind: RecordKind, problems: list[Problem]) ->
         problem(problems, file, raw.number, None, kind, "invalid-json", "",
                 f"expected a JSON object, found {type(record).__name__}")
         return None
+    if not unique_keys(raw.data, record):
+        problem(problems, file, raw.number, _string(record.get("id")), kind, "duplicate-key", "",
+                f"key '{repeated_key(raw.data)}' appears twice in one object; readers disagree on which counts")
+        return None
     return record
 
 
-def schema_problems(record: dict, file: str, line: int, kind: RecordKind, problems: list[Problem]) -> bool:
-    """True when the record passes its JSON Schema; otherwise add explained `schema` problems."""
+def schema_problems(record: dict, file: str, line: int, kind: RecordKind, problems: list[Problem],
+                    data: bytes | None = None) -> bool:
+    """True when the record passes its JSON Schema; otherwise add explained `schema` problems.
+
+    `data`, the line the record was parsed from, lets messages show a huge integer as written.
+    """
     if fast_validator(kind).is_valid(record):
-        return True
-    errors = sorted(reference_validator(kind).iter_errors(record), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return True  # engines disagree: the reference implementation decides
+        errors = []
+    else:
+        errors = sorted(reference_validator(kind).iter_errors(record), key=lambda e: list(e.absolute_path))
     for error in errors[:SCHEMA_ERRORS_PER_RECORD]:
         pointer, message = _describe_schema_error(error)
         problem(problems, file, line, record.get("id"), kind, "schema", pointer, message)
-    return False
+    # JSON Schema counts 4.0 as an integer; offsets index strings and become int64 columns, so
+    # here an integer is a number written without fraction or exponent, in every check.
+    fractional = list(fractional_integers(record, kind))[:max(0, SCHEMA_ERRORS_PER_RECORD - len(errors))]
+    exact = json.loads(data) if fractional and data is not None else None
+    for pointer, value in fractional:
+        written = _at(exact, pointer) if exact is not None else value
+        if type(written) is int:  # orjson reads integers beyond 64 bits as floats
+            message = f"{pointer}: {written} is beyond the 64-bit integer range"
+        else:
+            message = f"{pointer}: {written!r} is not an integer: write it without a fraction or exponent"
+        problem(problems, file, line, record.get("id"), kind, "schema", pointer, f"{message} (keyword 'type')")
+    return not errors and not fractional
+
+
+def _at(value: Any, pointer: str) -> Any:
+    for part in pointer.strip("/").split("/"):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+def fractional_integers(record: dict[str, Any], kind: RecordKind) -> Iterator[tuple[str, float]]:
+    """(pointer, value) of every field the schema types as integer that holds a float (4.0, 1e3)."""
+    names = integer_fields("annotation")
+    if kind == "annotation":
+        yield from ((f"/{name}", record[name]) for name in names if type(record.get(name)) is float)
+        return
+    embedded = record.get("annotations")
+    for i, ann in enumerate(embedded if isinstance(embedded, list) else ()):
+        if isinstance(ann, dict):
+            yield from ((f"/annotations/{i}/{name}", ann[name]) for name in names if type(ann.get(name)) is float)
 
 
 def _describe_schema_error(error: Any) -> tuple[str, str]:
@@ -292,6 +323,17 @@ def _describe_schema_error(error: Any) -> tuple[str, str]:
     return pointer, f"{where}: {error.message} (keyword '{error.validator}')"
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (JSON has no NaN or Infinity: write null or a string)")
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {token} is too large for a 64-bit float")
+    return value
+
+
 def _classify_parse_failure(data: bytes, exc: Exception) -> tuple[str, str]:
     """Tell bad encoding from bad JSON for a line orjson refused, with a message a person can act on."""
     try:
@@ -299,7 +341,7 @@ def _classify_parse_failure(data: bytes, exc: Exception) -> tuple[str, str]:
     except UnicodeDecodeError as err:
         return "invalid-encoding", f"not UTF-8: byte 0x{data[err.start]:02x} at column {err.start + 1} ({err.reason})"
     try:
-        json.loads(text)
+        json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         return "invalid-json", "JSON nested too deeply to read"
     except json.JSONDecodeError as err:
@@ -310,3 +352,30 @@ def _classify_parse_failure(data: bytes, exc: Exception) -> tuple[str, str]:
         return "invalid-json", "JSON nested deeper than 1024 levels"
     # Python's json accepts what orjson refused: a lone surrogate escape such as "\ud800".
     return "invalid-encoding", f"holds an escaped lone surrogate, which is not text ({exc})"
+
+
+def unique_keys(data: bytes, record: Any) -> bool:
+    """Whether no JSON object in the line gives a key twice (orjson, like most readers, keeps the last).
+
+    A cheap screen first: re-serialised, the parsed record has as many colons as the line unless a
+    key was dropped (colons inside strings survive unescaped; an escaped colon defeats the count,
+    so such lines take the exact path).
+    """
+    if b"\\u003" not in data and orjson.dumps(record).count(b":") == data.count(b":"):
+        return True
+    return repeated_key(data) is None
+
+
+def repeated_key(data: bytes) -> str | None:
+    """The first key given twice in one object of the (valid JSON) line, or None."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items) and not found:
+            seen: set[str] = set()
+            found.append(next(k for k, _ in items if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+        return obj
+
+    json.loads(data, object_pairs_hook=pairs)
+    return found[0] if found else None
