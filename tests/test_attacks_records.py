@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pyarrow.parquet as pq
 import pytest
@@ -206,3 +207,15 @@ def test_written_rejects_round_trip(make_dataset, tmp_path):
     assert (tmp_path / "rej" / "articles.jsonl.rejects").read_bytes() == (
         b'{"id": "a2", "title": "", "text": "x", "language": "en"}\n')
 
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to simulate a full disk")
+def test_a_full_disk_under_the_rejects_names_the_file(make_dataset, tmp_path):
+    rejects = tmp_path / "rej"
+    rejects.mkdir()
+    (rejects / "articles.jsonl.rejects").symlink_to("/dev/full")  # every write: ENOSPC
+    root = make_dataset([article(title="")])
+    result = runner.invoke(app, ["validate", str(root), "--rejects", str(rejects)])
+    assert result.exit_code == 2, result.output
+    assert "articles.jsonl.rejects: cannot write rejects (No space left on device)" in result.output.replace("\n", "")
+    assert "Traceback" not in result.output

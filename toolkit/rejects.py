@@ -120,9 +120,15 @@ class RejectsWriter:
             raise ToolkitError(f"{lines.name}: cannot write rejects ({exc.strerror or exc})") from None
 
     def close(self) -> None:
+        """Flush and close every file; a write that fails only now (a full disk) names its file."""
         try:
+            for files in self._open.values():
+                for file in files[:2]:
+                    try:
+                        file.close()  # type: ignore[union-attr]
+                    except OSError as exc:
+                        raise ToolkitError(f"{file.name}: cannot write rejects ({exc.strerror or exc})") from None
+        finally:
             self._stack.close()
-        except OSError as exc:
-            raise ToolkitError(f"{self.directory}: cannot write rejects ({exc.strerror or exc})") from None
-        self._open.clear()
-        self._copiers.clear()
+            self._open.clear()
+            self._copiers.clear()
