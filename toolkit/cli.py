@@ -55,6 +55,9 @@ RayAddress = Annotated[
 ]
 
 
+AllowOutside = Annotated[
+    bool, typer.Option(help="Read inputs outside the dataset folder (absolute paths, '..', symlinks leading out).")
+]
 MemoryLimit = Annotated[
     str | None,
     typer.Option(help="Memory the staging database may use before it spills to TMPDIR, e.g. 2GB (default 256MB)."),
@@ -106,6 +109,7 @@ def validate(
     engine: EngineName = "local",
     ray_address: RayAddress = None,
     memory_limit: MemoryLimit = None,
+    allow_outside: AllowOutside = False,
 ) -> None:
     """Check every record: JSON Schema, then offsets, quoted text, ids, references and labels."""
     from toolkit.console import print_report, progress_bar
@@ -116,7 +120,7 @@ def validate(
         with progress_bar("validating") as on_progress:
             return validate_dataset(
                 path, rejects_dir=rejects, report_path=report, max_line_bytes=max_line_bytes, on_progress=on_progress,
-                engine=_engine(engine, workers, ray_address), memory_limit=memory_limit,
+                engine=_engine(engine, workers, ray_address), memory_limit=memory_limit, allow_outside=allow_outside,
             )
 
     result = _guard(work)

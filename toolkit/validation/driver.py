@@ -96,6 +96,7 @@ def validate(
     engine: EngineOptions | None = None,
     temp_dir: Path | str | None = None,
     memory_limit: str | None = None,
+    allow_outside: bool = False,
 ) -> ValidationReport:
     """Validate the dataset at PATH (a folder holding `dataset.yaml`, or the manifest itself).
 
@@ -105,9 +106,9 @@ def validate(
     report is the same whatever runs them. The staging database lives in `temp_dir` (default:
     TMPDIR) under `memory_limit` (DuckDB syntax, e.g. '2GB') and is removed on every exit path.
     Raises `ToolkitError` (exit code 2) when the dataset cannot be read at all or the staging
-    folder fails.
+    folder fails. Inputs must be inside the manifest's folder unless `allow_outside`.
     """
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, allow_outside=allow_outside)
     with StagingStore(temp_dir, memory_limit) as store, open_engine(engine, manifest.input_bytes()) as running:
         report = run_validation(
             manifest, store, running, rejects_dir=rejects_dir, max_line_bytes=max_line_bytes, on_progress=on_progress
