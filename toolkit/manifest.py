@@ -1,11 +1,19 @@
-"""Loading `dataset.yaml`: validated against `schema/dataset.schema.json`, paths resolved beside it."""
+"""Loading `dataset.yaml`: validated against `schema/dataset.schema.json`, paths resolved beside it.
+
+A manifest may come from someone else (a shared dataset), so reading it must not hurt: the YAML is
+bounded (size, nesting, no aliases, no duplicate keys), every key and string is checked before the
+schema sees it, and the files it names must be regular files inside the manifest's folder after
+symlinks are followed, or a shared `dataset.yaml` could copy any readable file into the rejects.
+"""
 
 from __future__ import annotations
 
 import glob
+import math
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import yaml
 
@@ -14,6 +22,11 @@ from toolkit.readers import file_size
 from toolkit.schemas import reference_validator
 
 MANIFEST_NAMES = ("dataset.yaml", "dataset.yml")
+# A real manifest is a few KB; the bound keeps a hostile one from costing seconds of pure-Python parsing.
+MAX_MANIFEST_BYTES = 1024 * 1024
+# Real manifests nest 4 deep (layers.NAME.labels.LABEL); the bound keeps the recursive composer and
+# the checks below far from Python's recursion limit.
+MAX_MANIFEST_DEPTH = 32
 LayerKind = Literal["span", "document", "relation"]
 
 
@@ -87,21 +100,191 @@ def _pointer(parts: Any) -> str:
     return ".".join(str(p) for p in parts) or "(top level)"
 
 
-def _resolve(root: Path, patterns: list[str], key: str) -> tuple[Path, ...]:
-    files: list[Path] = []
+def _refuse(path: Path, where: str, message: str) -> NoReturn:
+    """Raise the one-line error; lone surrogates are escaped because printing them would crash."""
+    line = f"{path}: {where}: {message}"
+    raise ToolkitError(line.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+class _RefusedYAML(yaml.MarkedYAMLError):
+    """YAML that parses but that a manifest may not use (aliases, deep nesting, duplicate keys)."""
+
+
+class _ManifestLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses aliases and deep nesting while composing, before any value is built.
+
+    Aliases are how a few hundred bytes ("billion laughs") expand into gigabytes; a manifest never
+    needs them, so refusing them is simpler and clearer than bounding their expansion.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _RefusedYAML(
+                problem=f"YAML aliases (*{event.anchor}) are not allowed in the manifest", problem_mark=event.start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_MANIFEST_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _RefusedYAML(problem=f"nested more than {MAX_MANIFEST_DEPTH} levels deep", problem_mark=mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _refuse_duplicate_keys(node: yaml.Node, parts: tuple[Any, ...], path: Path) -> None:
+    """PyYAML keeps the last of two equal keys silently; a curator would never see the first one lost."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[tuple[str, str]] = set()
+        for key_node, value_node in node.value:
+            scalar = isinstance(key_node, yaml.ScalarNode)
+            if scalar:
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    at = f"line {key_node.start_mark.line + 1}"
+                    _refuse(path, _pointer(parts), f"duplicate key '{key_node.value}' ({at}); YAML keeps only the last")
+                seen.add(key)
+            _refuse_duplicate_keys(value_node, (*parts, key_node.value if scalar else "?"), path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, (*parts, i), path)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The manifest's YAML value, or `ToolkitError` naming the file (and line) for anything refused."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ToolkitError(f"{path}: larger than {MAX_MANIFEST_BYTES // 1024} KiB; a manifest is a few KB of YAML")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolkitError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    loader = _ManifestLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node, (), path)
+        return loader.construct_document(node)
+    except _RefusedYAML as exc:
+        mark = exc.problem_mark
+        _refuse(path, f"line {mark.line + 1}, column {mark.column + 1}", str(exc.problem))
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        _refuse(path, f"not valid YAML{at}", str(getattr(exc, "problem", exc)))
+    except ValueError as exc:
+        # PyYAML lets ValueError through: int() refuses more than 4300 digits (CVE-2020-10735), a
+        # date like 2024-02-30 does not exist. The hint after ";" is for programmers, not curators.
+        _refuse(path, "not valid YAML", f"a value cannot be converted ({str(exc).split(';')[0]})")
+    finally:
+        loader.dispose()
+
+
+_KIND_OF_KEY = {bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
+
+
+def _refuse_bad_values(value: Any, parts: tuple[Any, ...], path: Path) -> None:
+    """Keys that are not strings, strings that are not Unicode, numbers that are not finite.
+
+    The schema cannot say these precisely (an integer key passes `propertyNames`, NaN passes
+    `minimum` and `maximum`) and each would crash or silently mislead the export further on.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                shown = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
+                kind = _KIND_OF_KEY.get(type(key), f"a {type(key).__name__}")
+                _refuse(path, _pointer(parts), f"key {shown} is {kind}, not a string (quote it: '{shown}')")
+            _refuse_bad_text(key, parts, path, what=f"key '{key}'")
+            _refuse_bad_values(item, (*parts, key), path)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_bad_values(item, (*parts, i), path)
+    elif isinstance(value, str):
+        _refuse_bad_text(value, parts, path, what="text")
+    elif isinstance(value, float) and not math.isfinite(value):
+        _refuse(path, _pointer(parts), f"{value} is not a finite number (NaN and infinity are not allowed)")
+
+
+def _refuse_bad_text(text: str, parts: tuple[Any, ...], path: Path, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Only a lone surrogate (a YAML "\ud800" escape) gets here; Parquet, JSON and the card need UTF-8.
+        bad = f"\\u{ord(text[exc.start]):04x}"
+        _refuse(path, _pointer(parts), f"{what} is not valid Unicode (lone surrogate {bad} at character {exc.start})")
+
+
+def _refuse_outside_pattern(pattern: str, where: str, root: Path, path: Path) -> None:
+    """Checked before globbing, so `/**` or `../**` never walks the rest of the disk."""
+    if Path(pattern).is_absolute():
+        _refuse(path, where, f"'{pattern}' is an absolute path; inputs must be inside the dataset folder {root}")
+    if ".." in Path(pattern).parts:
+        _refuse(path, where, f"'{pattern}' uses '..'; inputs must be inside the dataset folder {root}")
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _checked_file(named: Path, where: str, root: Path, path: Path, allow_outside: bool) -> Path:
+    """The real path of NAMED after symlinks, refused unless it is a regular file (inside ROOT)."""
+    try:
+        real = named.resolve(strict=True)
+        mode = real.stat().st_mode
+    except FileNotFoundError:
+        _refuse(path, where, f"{named} is not a readable file (it does not exist)")
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on Python 3.11/3.12
+        _refuse(path, where, f"{named} is not a readable file ({getattr(exc, 'strerror', None) or exc})")
+    if not allow_outside and not real.is_relative_to(root):
+        _refuse(path, where, f"{named} leads to {real}, outside the dataset folder {root}")
+    if not stat.S_ISREG(mode):
+        # A FIFO would block the run forever, a device could be read forever.
+        _refuse(path, where, f"{named} is {_file_kind(mode)}; inputs must be regular files")
+    return real
+
+
+def _resolve(root: Path, patterns: list[str], key: str, path: Path, allow_outside: bool = False) -> tuple[Path, ...]:
+    """Files named by PATTERNS (paths or globs relative to ROOT), in manifest order, each once.
+
+    ROOT must be resolved. Each file is kept under the name the manifest gives it (reports and
+    rejects say `articles.jsonl`, not the target of a symlink); the same file reached twice, by
+    two patterns or through a symlink, is read once.
+    """
+    files: dict[Path, Path] = {}  # real path -> as named; a dict keeps order and dedupes in linear time
     for i, pattern in enumerate(patterns):
-        full = pattern if Path(pattern).is_absolute() else str(root / pattern)
-        matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(pattern) else [full]
-        matches = [m for m in matches if Path(m).is_file() or not glob.has_magic(pattern)]
-        if not matches:
-            raise ToolkitError(f"{key}[{i}]: '{pattern}' matches no file (relative to {root})")
-        for m in matches:
-            p = Path(m)
-            if not p.is_file():
-                raise ToolkitError(f"{key}[{i}]: {p} is not a readable file")
-            if p not in files:
-                files.append(p)
-    return tuple(files)
+        where = f"{key}[{i}]"
+        if not allow_outside:
+            _refuse_outside_pattern(pattern, where, root, path)
+        if glob.has_magic(pattern):
+            # root_dir, not ROOT joined in: a folder named like `data[1]` must not be read as a pattern.
+            matches = sorted(glob.glob(pattern, root_dir=root, recursive=True))
+            if not matches:
+                _refuse(path, where, f"'{pattern}' matches no file (relative to {root})")
+        else:
+            matches = [pattern]
+        for match in matches:
+            named = root / match  # an absolute path (allowed only by opt-in) replaces ROOT
+            files.setdefault(_checked_file(named, where, root, path, allow_outside), named)
+    return tuple(files.values())
 
 
 def _layer(name: str, spec: dict[str, Any]) -> Layer:
@@ -118,8 +301,14 @@ def _layer(name: str, spec: dict[str, Any]) -> Layer:
     )
 
 
-def parse_manifest(raw: Any, path: Path) -> Manifest:
-    """Check a parsed manifest against the schema and build a `Manifest`; errors name the key."""
+def parse_manifest(raw: Any, path: Path, *, allow_outside: bool = False) -> Manifest:
+    """Check a parsed manifest and build a `Manifest`; errors (`ToolkitError`) name the key.
+
+    Keys must be strings, strings valid Unicode and numbers finite; then `dataset.schema.json`
+    applies; then every file named must be a regular file inside the manifest's folder after
+    following symlinks, unless `allow_outside` (absolute paths, `..`, symlinks leading out).
+    """
+    _refuse_bad_values(raw, (), path)
     errors = sorted(reference_validator("dataset").iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
@@ -129,35 +318,29 @@ def parse_manifest(raw: Any, path: Path) -> Manifest:
     total = splits.train + splits.validation + splits.test
     if abs(total - 1.0) > 1e-6:
         raise ToolkitError(f"{path}: splits: train + validation + test must sum to 1, not {total:g}")
-    root = path.parent
+    root = path.parent.resolve()
     return Manifest(
         path=path,
         name=raw["name"],
-        article_files=_resolve(root, raw["articles"], "articles"),
-        annotation_files=_resolve(root, raw.get("annotations") or [], "annotations"),
+        article_files=_resolve(root, raw["articles"], "articles", path, allow_outside),
+        annotation_files=_resolve(root, raw.get("annotations") or [], "annotations", path, allow_outside),
         layers={name: _layer(name, spec) for name, spec in raw["layers"].items()},
         splits=splits,
         raw=raw,
     )
 
 
-def load_manifest(path: Path | str) -> Manifest:
+def load_manifest(path: Path | str, *, allow_outside: bool = False) -> Manifest:
     """Read and check the manifest at PATH (a dataset folder or the manifest file).
 
     Raises `ToolkitError` (exit code 2) naming the file and the offending key when the manifest is
-    missing, is not YAML, breaks `dataset.schema.json`, or points at files that do not exist.
+    missing, larger than 1 MiB, not YAML or uses YAML aliases or duplicate keys, has a key that is not
+    a string, text that is not Unicode or a NaN/infinite number, breaks `dataset.schema.json`, or
+    names files that do not exist, are not regular files or (unless `allow_outside`) lie outside
+    the manifest's folder.
     """
     manifest_path = find_manifest(Path(path))
-    try:
-        raw = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ToolkitError(f"{manifest_path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ToolkitError(f"{manifest_path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise ToolkitError(f"{manifest_path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    raw = _read_yaml(manifest_path)
     if not isinstance(raw, dict):
         raise ToolkitError(f"{manifest_path}: the manifest must be a YAML mapping (name:, articles:, layers: …)")
-    return parse_manifest(raw, manifest_path.resolve())
+    return parse_manifest(raw, manifest_path.resolve(), allow_outside=allow_outside)

@@ -119,7 +119,8 @@ def validate(
 
 
 def _display_name(path: Path, root: Path) -> str:
+    """The file as the manifest names it (a symlink's name, not its target), relative to its folder."""
     try:
-        return str(path.resolve().relative_to(root))
+        return str(path.relative_to(root))
     except ValueError:
         return str(path)
