@@ -85,3 +85,22 @@ def test_cli_when_the_staging_folder_fills_up(tmp_path, workers):
     assert _leftovers(tmp) == []  # the staging folder is gone
     assert not (out / "synthetic-news").exists()  # no partial build
     assert not [p for p in out.iterdir() if p.name.startswith(".")] if out.exists() else True
+
+
+def test_a_killed_runs_store_is_removed_by_the_next_run(tmp_path, make_dataset):
+    root = make_dataset([{"id": "a1", "title": "T", "text": "x", "language": "en"}])
+    code = ("import sys, os; from toolkit.store import StagingStore\n"
+            "s = StagingStore(sys.argv[1]); print(s.folder, flush=True); os.kill(os.getpid(), 9)")
+    killed = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    left = _leftovers(tmp_path)
+    assert len(left) == 1 and killed.stdout.strip().endswith(left[0])
+    assert validate(root, temp_dir=tmp_path).ok
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_live_runs_store_is_not_touched(tmp_path, make_dataset):
+    root = make_dataset([{"id": "a1", "title": "T", "text": "x", "language": "en"}])
+    with StagingStore(tmp_path) as live:
+        assert validate(root, temp_dir=tmp_path).ok
+        assert _leftovers(tmp_path) == [live.folder.name]

@@ -144,6 +144,7 @@ def export(
     engine: EngineName = "local",
     ray_address: RayAddress = None,
     memory_limit: MemoryLimit = None,
+    allow_outside: AllowOutside = False,
 ) -> None:
     """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing)."""
     from toolkit.console import out as console
@@ -157,7 +158,7 @@ def export(
             return export_dataset(
                 path, format=format, out_dir=out, skip_invalid=skip_invalid, jsonl_compression=compression,
                 max_line_bytes=max_line_bytes, on_validate_progress=on_validate, on_write_progress=on_write,
-                engine=_engine(engine, workers, ray_address), memory_limit=memory_limit,
+                engine=_engine(engine, workers, ray_address), memory_limit=memory_limit, allow_outside=allow_outside,
             )
 
     result = _guard(work)

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from toolkit.errors import ToolkitError
+from toolkit.publish import owned_directory
 
 # DuckDB's share of the driver's memory: the 1M-article export peaked at 845 MiB with it (benchmarks/README.md).
 DEFAULT_MEMORY_LIMIT = "256MB"
@@ -59,6 +59,7 @@ _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("art
 # resolver accepted (written in read order, so they never need sorting with their records).
 _TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "acc_art": _ACCEPTED_ARTICLES}
 
+STAGE_PREFIX = "news-toolkit-stage-"  # folders in TMPDIR; a killed run's are swept by the next run
 
 _SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
 
@@ -101,10 +102,12 @@ class StagingStore:
         # curator who points TMPDIR at a big disk wants to hear that it did not work, not fill /tmp.
         parent = Path(directory or os.environ.get("TMPDIR") or tempfile.gettempdir())
         self.parent = parent
+        # An owned folder (held by a lock while in use): the next run removes what a killed one left.
+        self._owner = ExitStack()
         try:
-            self.folder = Path(tempfile.mkdtemp(prefix="news-toolkit-", dir=parent))
-        except OSError as exc:
-            raise ToolkitError(f"{parent}: cannot create the staging folder ({exc.strerror}); "
+            self.folder = self._owner.enter_context(owned_directory(parent, STAGE_PREFIX))
+        except ToolkitError as exc:
+            raise ToolkitError(f"{parent}: cannot create the staging folder ({exc.message}); "
                                "set TMPDIR to a writable folder with free space") from None
         try:
             # A database file, not an in-memory one: its tables can always be evicted to the file, and
@@ -146,7 +149,7 @@ class StagingStore:
             except duckdb.Error:
                 pass
             self.con = None  # type: ignore[assignment]
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._owner.close()
 
     def error(self, exc: BaseException) -> ToolkitError:
         """A DuckDB failure as the one line a user can act on (most are the staging folder's)."""

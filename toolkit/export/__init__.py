@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,9 +16,9 @@ from typing import Literal
 from toolkit.arrow_types import RowPlan, row_plan
 from toolkit.engines import Engine, EngineOptions, open_engine
 from toolkit.errors import ToolkitError
-from toolkit.export.atomic import atomic_directory, publish, staging_directory
 from toolkit.export.rows import BuildStats
 from toolkit.manifest import Manifest, load_manifest
+from toolkit.publish import held_target, publish, staging_directory, write_marker
 from toolkit.readers import DEFAULT_MAX_LINE_BYTES
 from toolkit.store import StagingStore
 from toolkit.validation import ValidationReport, run_validation
@@ -92,6 +93,7 @@ def export(
     engine: EngineOptions | None = None,
     temp_dir: Path | str | None = None,
     memory_limit: str | None = None,
+    allow_outside: bool = False,
 ) -> ExportResult:
     """Validate the dataset at PATH and, if every record is valid (or `skip_invalid`), write a build.
 
@@ -101,6 +103,7 @@ def export(
     invalid record means nothing is written (`result.output is None`). `engine` says where the
     per-batch work runs (default: a process per core); the build is byte-identical whatever runs it.
     The staging database lives in `temp_dir` (default: TMPDIR) under `memory_limit` (e.g. '2GB').
+    Inputs must be inside the manifest's folder unless `allow_outside`.
     Raises `ToolkitError` (exit code 2) for an unreadable dataset or an unknown format.
     """
     writers = _formats()
@@ -108,7 +111,7 @@ def export(
         raise ToolkitError(f"unknown format '{format}' (choose from {', '.join(writers)})")
     if jsonl_compression not in ("none", "gz", "zst"):
         raise ToolkitError(f"unknown JSONL compression '{jsonl_compression}' (choose none, gz or zst)")
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, allow_outside=allow_outside)
     out = Path(out_dir)
     target = output_folder(manifest, format, out)
     rejects_target = out / f"{manifest.name}.rejects"
@@ -116,22 +119,29 @@ def export(
         plan = row_plan(manifest)
     except ValueError as exc:
         raise ToolkitError(f"{manifest.path}: {exc}") from None
-    with (StagingStore(temp_dir, memory_limit) as store, staging_directory(rejects_target) as rejects_staging,
-          open_engine(engine, manifest.input_bytes()) as running):
+    # Both targets are held (locked, checked, leftovers of killed runs undone) before any work,
+    # so a refusal or a concurrent run is reported at once, not after validating.
+    inputs = (manifest.root, *manifest.article_files, *manifest.annotation_files)
+    hold_rejects = held_target(rejects_target, inputs=inputs) if skip_invalid else nullcontext()
+    stage_rejects = staging_directory(rejects_target) if skip_invalid else nullcontext(None)
+    with (held_target(target, inputs=inputs), hold_rejects, StagingStore(temp_dir, memory_limit) as store,
+          stage_rejects as rejects_staging, open_engine(engine, manifest.input_bytes()) as running):
         report = run_validation(
-            manifest, store, running, rejects_dir=rejects_staging if skip_invalid else None,
+            manifest, store, running, rejects_dir=rejects_staging,
             max_line_bytes=max_line_bytes, on_progress=on_validate_progress,
         )
         if not report.ok and not skip_invalid:
             return ExportResult(report=report, output=None)
         stats = BuildStats()
-        with atomic_directory(target) as staging:
+        with staging_directory(target) as staging:
             context = BuildContext(manifest, store, plan, staging, stats, running, jsonl_compression, on_write_progress,
-                                   load_path=(Path(out_dir) / target.name).as_posix())
+                                   load_path=target.name)  # never the --out spelling: builds are position-free
             files = writers[format](context)
+            files.append(write_marker(staging, format))  # before SHA256SUMS, which covers every file
             files.append(write_checksums(staging, files))
+            publish(staging, target, kind=format)
         final = tuple(target / f.relative_to(staging) for f in files)
-        if not report.ok:
-            publish(rejects_staging, rejects_target)
+        if rejects_staging is not None and not report.ok:
+            publish(rejects_staging, rejects_target, kind="rejects")
     rejects = rejects_target if (not report.ok and rejects_target.exists()) else None
     return ExportResult(report=report, output=target, files=final, rejects=rejects, stats=stats)

@@ -108,18 +108,23 @@ def import_dataset(
 
     Layers and label sets are discovered from the data. Inputs that cannot be imported are listed
     in `problems` (file and line) and left out; everything else is written.
-    Raises `ToolkitError` (exit 2) for an unknown tool or when no input path exists.
+    `out_dir` is replaced whole, atomically, and only if it is absent, empty or an earlier news-toolkit
+    output (it carries `toolkit.publish.MARKER`).
+    Raises `ToolkitError` (exit 2) for an unknown tool, when no input path exists, or when `out_dir`
+    may not be replaced (checked before any input is read).
     """
     import re
 
     from toolkit.errors import ToolkitError
     from toolkit.ingest.dataset_writer import write_dataset
+    from toolkit.publish import check_replaceable
 
     if tool not in importer_names():
         raise ToolkitError(f"unknown tool '{tool}' (choose from {', '.join(importer_names())})")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise ToolkitError(f"no such file or folder: {', '.join(missing)}")
+    check_replaceable(Path(out_dir))  # fail before a long read; write_dataset checks again under its lock
     imported = get_importer(tool)(list(paths), options)
     slug = name or re.sub(r"[^a-z0-9-]+", "-", out_dir.resolve().name.lower()).strip("-")[:64] or "imported"
     if not slug[0].isalnum():

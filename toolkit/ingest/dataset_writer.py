@@ -10,6 +10,7 @@ import orjson
 import yaml
 
 from toolkit.ingest import Imported
+from toolkit.publish import atomic_directory
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -29,12 +30,20 @@ def safe_id(raw: object, prefix: str = "") -> str:
 
 
 def write_dataset(imported: Imported, out_dir: Path, name: str, *, language: list[str] | None = None) -> Path:
-    """Write `dataset.yaml`, `articles.jsonl` and `annotations.jsonl` into `out_dir`; return the manifest path.
+    """Write `dataset.yaml`, `articles.jsonl` and `annotations.jsonl` as the folder `out_dir`; return the manifest path.
 
     The manifest declares every layer seen with every label seen, in first-seen order. Span layers
     are declared `overlap: true` because tools allow overlapping spans unless configured otherwise.
+    The folder is staged beside `out_dir`, marked as a news-toolkit output and renamed into place
+    (`toolkit.publish.atomic_directory`): an earlier import there is replaced whole, while a folder
+    the toolkit did not write (a hand-made dataset) is refused with a `ToolkitError` and left as is.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(out_dir, kind="dataset") as staging:
+        _write_files(imported, staging, name, language)
+    return out_dir / "dataset.yaml"
+
+
+def _write_files(imported: Imported, out_dir: Path, name: str, language: list[str] | None) -> None:
     with open(out_dir / "articles.jsonl", "wb") as f:
         for article in imported.articles:
             f.write(orjson.dumps(article) + b"\n")
@@ -61,4 +70,3 @@ def write_dataset(imported: Imported, out_dir: Path, name: str, *, language: lis
     }
     path = out_dir / "dataset.yaml"
     path.write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
