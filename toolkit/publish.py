@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from toolkit.errors import ToolkitError
+from toolkit.readers import file_kind
 
 try:
     import fcntl
@@ -412,18 +413,6 @@ def owned_directory(parent: Path, prefix: str) -> Iterator[Path]:
 # --- single files -------------------------------------------------------------------------------
 
 
-def _kind_of(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def _refuse_unless_regular(target: Path) -> None:
     where = os.path.abspath(target)
     if where.startswith(_SPECIAL_ROOTS):
@@ -435,7 +424,7 @@ def _refuse_unless_regular(target: Path) -> None:
     except OSError as exc:
         raise ToolkitError(f"cannot write {target}: {_reason(exc)}") from exc
     if not stat.S_ISREG(mode):
-        raise ToolkitError(f"{target}: exists and is {_kind_of(mode)}, not a regular file; it was left as is")
+        raise ToolkitError(f"{target}: exists and is a {file_kind(mode)}, not a regular file; it was left as is")
 
 
 def _sweep_temp_files(final: Path) -> None:

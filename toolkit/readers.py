@@ -2,22 +2,52 @@
 
 A reader yields raw lines with their line numbers and never decodes or parses them: decoding and
 parsing belong to the checks, so that every bad line becomes a located problem, not an exception.
+
+Reading never loses records without saying so and never runs without end (issue 12):
+
+- Only regular files are opened: a FIFO blocks its reader until a writer comes, a device such as
+  `/dev/zero` never ends. Anything else is refused before it is opened.
+- A compressed stream that ends inside a gzip member or zstd frame, holds corrupt data or has bytes
+  after its end is a `ToolkitError` naming the file and the last line read whole; the lines before
+  the damage are given out first. A file cut exactly between two members or frames is a
+  well-formed shorter stream that no reader can tell from the real one.
+- A compressed stream that inflates beyond `MAX_RATIO` times the compressed bytes read, once past
+  `RATIO_FLOOR_BYTES`, is stopped as a likely decompression bomb; `NEWS_TOOLKIT_MAX_RATIO` sets
+  another ratio (`inf` turns the guard off).
 """
 
 from __future__ import annotations
 
 import gzip
-import io
+import os
+import stat
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, Protocol
 
 from toolkit.errors import ToolkitError
 
 DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
+# Real JSON Lines compress 3-20x; 200x past 256 MiB is far beyond that, while a small file of one
+# repeated record may legitimately compress better, hence the floor.
+MAX_RATIO = 200.0
+RATIO_FLOOR_BYTES = 256 * 1024 * 1024
+RATIO_ENV = "NEWS_TOOLKIT_MAX_RATIO"
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 20
+# One zstd decompress call returns everything it decodes, and a 128 KiB block can be coded in 4 bytes
+# (RLE), so feeding 1 KiB at a time keeps a call's output under 32 MiB whatever the file holds.
+_ZSTD_FEED = 1 << 10
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISSOCK, "socket"),
+)
 
 
 class RawLine(NamedTuple):
@@ -32,28 +62,146 @@ class RawLine(NamedTuple):
     too_long: bool = False
 
 
+class NotRegularFile(OSError):
+    """Raised instead of opening a FIFO, device, directory or socket; its text names the kind."""
+
+
+class DamagedStream(Exception):
+    """A compressed stream that is empty, ends inside a zstd frame or holds data the decoder rejects."""
+
+
+class ByteStream(Protocol):
+    """A (decompressed) stream: `read1` gives at least one byte unless at the end, `read` all it asks."""
+
+    def read1(self, size: int) -> bytes: ...
+
+    def read(self, size: int) -> bytes: ...
+
+
+def file_kind(mode: int) -> str:
+    """What a `st_mode` is, for messages: FIFO, character device, directory, … ("special file" else)."""
+    return next((name for is_kind, name in _KINDS if is_kind(mode)), "special file")
+
+
+def _refuse_unless_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(f"not a regular file ({file_kind(mode)})")
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open `path` for reading bytes if it is a regular file once symlinks are followed.
+
+    Raises `NotRegularFile` (an `OSError` reading e.g. "not a regular file (FIFO)") for anything else,
+    without opening it, and `OSError` when it cannot be opened.
+    """
+    _refuse_unless_regular(os.stat(path).st_mode)
+    # Non-blocking open, then a second look at what was opened: a FIFO put in its place after the
+    # check must not hold the open until a writer comes.
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK)
+    try:
+        _refuse_unless_regular(os.fstat(fd).st_mode)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+class _ZstdFrames:
+    """A zstd stream decoded frame by frame, so that a cut inside any frame or block is seen.
+
+    zstandard's `stream_reader(read_across_frames=True)` takes the end of the input inside a frame
+    for the end of the data (a file cut at a block boundary read as valid, records missing); a
+    `decompressobj` per frame tells a finished frame (`eof`) from one still waiting for bytes.
+    Bytes after the last frame are decoded as a frame too, so they are an error, not ignored.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard  # only zstd inputs pay for the import
+
+        self._raw = raw
+        self._error = zstandard.ZstdError
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame = self._dctx.decompressobj()
+        self._in_frame = False  # some of the current frame was fed and its end not yet seen
+        self._out = b""
+        self._pos = 0
+        self._failure: DamagedStream | None = None  # raised once the bytes decoded before it are read
+
+    def read1(self, size: int) -> bytes:
+        while self._pos >= len(self._out):
+            if self._failure is not None:
+                raise self._failure
+            data = self._raw.read(_ZSTD_FEED)
+            if not data:
+                if self._in_frame:
+                    raise DamagedStream("the file ends inside a zstd frame (cut short, or bytes after the end)")
+                return b""
+            self._out, self._pos = self._decode(data), 0
+        piece = self._out[self._pos : self._pos + size]
+        self._pos += len(piece)
+        return piece
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[bytes] = []
+        have = 0
+        while (size < 0 or have < size) and (piece := self.read1(size - have if size >= 0 else _CHUNK)):
+            parts.append(piece)
+            have += len(piece)
+        return b"".join(parts)
+
+    def _decode(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        while data:
+            try:
+                out.append(self._frame.decompress(data))
+            except self._error as exc:
+                # Frames that ended earlier in this feed are whole: give them out first.
+                self._failure = DamagedStream(f"corrupt zstd data ({exc})")
+                break
+            if not self._frame.eof:
+                self._in_frame = True
+                break
+            # A decompressobj decodes one frame; what follows it starts the next one.
+            data = self._frame.unused_data
+            self._frame = self._dctx.decompressobj()
+            self._in_frame = False
+        return b"".join(out)
+
+
 @contextmanager
-def open_binary(path: Path) -> Iterator[tuple[BinaryIO, BinaryIO]]:
-    """Open a possibly compressed file for reading bytes, chosen by its suffix.
+def open_binary(path: Path) -> Iterator[tuple[ByteStream, BinaryIO]]:
+    """Open a possibly compressed regular file for reading bytes, chosen by its suffix.
 
     Yields (decompressed stream, raw file): the raw file's position is the progress made on disk.
+    Raises `ToolkitError` naming the file when it cannot be opened or is not a regular file. Reading
+    a damaged stream raises one of `_DAMAGE`.
     """
     try:
-        raw = open(path, "rb")
+        raw = open_regular(path)
+    except NotRegularFile as exc:
+        raise ToolkitError(f"{path}: {exc}") from None
     except OSError as exc:
-        raise ToolkitError(f"{path}: cannot open ({exc.strerror})") from None
+        raise ToolkitError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise ToolkitError(f"{str(path)!r}: cannot open ({exc})") from None
     try:
+        stream: ByteStream
         if path.name.endswith(".gz"):
-            stream: BinaryIO = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+            stream = gzip.GzipFile(fileobj=raw)
         elif path.name.endswith(".zst"):
-            import zstandard
-
-            stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+            stream = _ZstdFrames(raw)
         else:
             stream = raw
         yield stream, raw
     finally:
         raw.close()
+
+
+# What gzip, zlib and the zstd frames raise for a truncated or corrupt stream (BadGzipFile is an
+# OSError, a bad deflate block a zlib.error), and what a failing disk raises.
+_DAMAGE = (OSError, EOFError, ValueError, zlib.error, DamagedStream)
 
 
 def iter_lines(
@@ -111,20 +259,39 @@ def iter_blocks(
     """The file's lines in blocks of those completed by each 1 MiB read, uncleaned (see `Block`).
 
     Blocks depend only on the file's bytes, so anything cut along them is deterministic. Memory
-    is bounded: an over-long line keeps only its first `max_line_bytes` bytes.
+    is bounded: an over-long line keeps only its first `max_line_bytes` bytes. Lines that are all
+    blank may be left out of every block (the numbers of the others stay right). Raises
+    `ToolkitError` naming the file when it is not a regular file, when a compressed stream is
+    damaged (after the blocks of the lines read whole) or inflates past the ratio guard.
     """
     number = 0  # lines given out so far
     pending: list[bytes] = []  # pieces of the line being read, when it spans reads
     pending_size = 0
     cut: bytes | None = None  # the head of an over-long line; the rest of it is skipped
+    inflated = 0  # decompressed bytes read so far
     with open_binary(path) as (stream, raw):
+        compressed = stream is not raw
+        max_ratio = _max_ratio() if compressed else 0.0
         try:
-            while True:
-                chunk = stream.read(_CHUNK)
+            for chunk in _chunks(stream, _CHUNK):
                 if on_progress is not None:
                     on_progress(raw.tell())
-                if not chunk:
-                    break
+                if compressed:
+                    inflated += len(chunk)
+                    _check_ratio(path, inflated, raw.tell(), max_ratio, number)
+                if (
+                    cut is None
+                    and chunk.isspace()
+                    and pending_size + len(chunk) <= max_line_bytes
+                    and (pending_size == 0 or b"".join(pending).isspace())
+                    and b"\n" in chunk
+                ):
+                    # Only blank lines end in this read, none of them too long: count them rather
+                    # than hand a million empty lines one by one to the checks (a newline bomb).
+                    number += chunk.count(b"\n")
+                    tail = chunk[chunk.rindex(b"\n") + 1 :]
+                    pending, pending_size = [tail], len(tail)
+                    continue
                 pieces = chunk.split(b"\n")
                 tail = pieces.pop()  # not ended by a newline (yet): carried into the next read
                 if pieces:
@@ -146,17 +313,65 @@ def iter_blocks(
                     if pending_size > max_line_bytes:
                         cut = b"".join(pending)[:max_line_bytes]
                         pending, pending_size = [], 0
-            if cut is not None:
-                yield Block(number + 1, [cut], True)
-            elif pending:
-                yield Block(number + 1, [b"".join(pending)])
-        except (OSError, EOFError, ValueError) as exc:
-            # gzip/zstd raise these for truncated or corrupt streams.
+            if compressed and raw.tell() == 0:
+                # gzip and zstd write a header even for no data: an empty file was cut at byte 0.
+                raise DamagedStream("the file is empty, which no compressor writes (cut short?)")
+        except _DAMAGE as exc:
             raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None
-        except Exception as exc:  # zstandard.ZstdError is not an OSError subclass
-            if type(exc).__name__ == "ZstdError":
-                raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None
-            raise
+        if on_progress is not None:
+            on_progress(raw.tell())
+        if cut is not None:
+            yield Block(number + 1, [cut], True)
+        elif pending:
+            yield Block(number + 1, [b"".join(pending)])
+
+
+def _chunks(stream: ByteStream, size: int) -> Iterator[bytes]:
+    """The stream's bytes in pieces of exactly `size` (the last one may be shorter).
+
+    When the stream breaks, the bytes read before the damage are given out before the error is
+    raised, so the lines they complete are still read and the error names the last of them.
+    """
+    parts: list[bytes] = []
+    have = 0
+    try:
+        while piece := stream.read1(size - have):
+            parts.append(piece)
+            have += len(piece)
+            if have == size:
+                yield b"".join(parts)
+                parts, have = [], 0
+    except _DAMAGE:
+        if parts:
+            yield b"".join(parts)
+        raise
+    if parts:
+        yield b"".join(parts)
+
+
+def _max_ratio() -> float:
+    """`MAX_RATIO`, or the ratio set in the environment variable `RATIO_ENV`."""
+    value = os.environ.get(RATIO_ENV, "").strip()
+    if not value:
+        return MAX_RATIO
+    try:
+        ratio = float(value)
+    except ValueError:
+        ratio = 0.0
+    if not ratio > 0:  # also refuses NaN
+        raise ToolkitError(f"{RATIO_ENV}={value!r} is not a positive number (it caps the decompression ratio)")
+    return ratio
+
+
+def _check_ratio(path: Path, inflated: int, read: int, max_ratio: float, number: int) -> None:
+    """Stop a stream that inflates past `max_ratio` times its compressed bytes, once past the floor."""
+    if inflated > RATIO_FLOOR_BYTES and inflated > max_ratio * max(read, 1):
+        raise ToolkitError(
+            f"{path}: stopped at line {number}: {inflated / 2**20:,.0f} MiB came out of "
+            f"{read / 2**20:,.2f} MiB on disk, more than {max_ratio:g} times (a decompression bomb "
+            f"or a damaged file); if the data is real, set {RATIO_ENV} to a higher ratio or "
+            "decompress the file first"
+        )
 
 
 def file_size(path: Path) -> int:

@@ -33,7 +33,7 @@ class JsonlSplitWriter:
         elif self.compression == "zst":
             import zstandard
 
-            self._out = zstandard.ZstdCompressor(level=6).stream_writer(self._raw, closefd=False)
+            self._out = zstandard.ZstdCompressor(level=6, write_checksum=True).stream_writer(self._raw, closefd=False)
         else:
             self._out = self._raw
 

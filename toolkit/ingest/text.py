@@ -7,7 +7,9 @@ a new profile, not new code.
 How a file is read
 ------------------
 1. Its bytes are decoded as strict UTF-8; a leading BOM is dropped. A file that is not UTF-8 is a
-   problem (`invalid-encoding`) and is skipped.
+   problem (`invalid-encoding`) and is skipped. Only regular files of at most `MAX_TEXT_FILE_BYTES`
+   are read: a FIFO, a device or a larger file is `unreadable` (a FIFO would block, /dev/zero never
+   end).
 2. Line ends (CRLF, CR) become LF; every line is stripped of surrounding whitespace, and a line with
    nothing but whitespace (or zero-width characters) counts as blank.
 3. Leading blank lines and leading lines that match one of the profile's `taglines` are skipped; the
@@ -44,6 +46,7 @@ a file whose text equals an earlier one's is skipped as a `duplicate-article`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -62,16 +65,22 @@ import yaml
 
 from toolkit.errors import ToolkitError
 from toolkit.ingest import Imported, ImportOptions, ImportProblem
+from toolkit.readers import open_regular
 
 Layout = Literal["dated", "simple"]
 HeaderPart = Literal["title", "date"]
 
 LAYOUTS: tuple[Layout, ...] = ("dated", "simple")
 DEFAULT_PROFILE = "default"
+# A scraped article is a few KiB; a file past this is not one, and reading it whole would cost its size.
+MAX_TEXT_FILE_BYTES = 64 * 1024 * 1024
 
 # Problem codes this reader reports, with their meaning (for the README's table).
 PROBLEM_CODES: dict[str, str] = {
-    "unreadable": "The file could not be read (missing, a directory without .txt files, no permission).",
+    "unreadable": (
+        "The file could not be read (missing, a directory without .txt files, no permission, not a regular"
+        f" file such as a FIFO or device, larger than {MAX_TEXT_FILE_BYTES // 2**20} MiB)."
+    ),
     "invalid-encoding": "The file is not UTF-8.",
     "no-title": "No line that can be the title (empty file, or no blank line after a first line).",
     "no-date": "The dated layout's header has no line that parses with the profile's date formats.",
@@ -348,7 +357,7 @@ def ingest_text(
             problems.append(TextProblem(path, "unreadable", missing))
             continue
         try:
-            raw = path.read_bytes()
+            raw = _read_article_file(path)
         except OSError as exc:
             problems.append(TextProblem(path, "unreadable", f"cannot read the file: {exc.strerror or exc}"))
             continue
@@ -387,20 +396,15 @@ def write_articles(result: TextIngestResult, out: Path) -> int:
     """Write `result.articles` to `out` as JSONL (UTF-8, one object per line); return how many.
 
     The file is written beside `out` and renamed into place, so a failed write leaves any previous
-    `out` untouched. Raises `ToolkitError` if it cannot be written.
+    `out` untouched. Raises `ToolkitError` naming `out` if it cannot be written or if it exists and
+    is not a regular file (a device, a FIFO, `/dev/stdout`: those are never replaced).
     """
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            for article in result.articles:
-                f.write(orjson.dumps(article))
-                f.write(b"\n")
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ToolkitError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    from toolkit.publish import atomic_file
+
+    with atomic_file(Path(out)) as f:
+        for article in result.articles:
+            f.write(orjson.dumps(article))
+            f.write(b"\n")
     return len(result.articles)
 
 
@@ -417,7 +421,8 @@ def _expand(paths: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
     for given in paths:
         given = Path(given)
         if given.is_dir():
-            files = sorted(p for p in given.rglob("*.txt") if p.is_file())
+            # Not `is_file()`: a FIFO or dangling link named *.txt is reported, not passed over in silence.
+            files = sorted(p for p in given.rglob("*.txt") if not p.is_dir())
             if not files:
                 yield given, "a folder with no .txt files in it"
         elif given.exists():
@@ -430,6 +435,19 @@ def _expand(paths: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
             if key not in seen:
                 seen.add(key)
                 yield path, None
+
+
+def _read_article_file(path: Path) -> bytes:
+    """The bytes of one article file; `OSError` saying why when it is not a regular file or is too large."""
+    too_large = OSError(errno.EFBIG, f"larger than {MAX_TEXT_FILE_BYTES:,} bytes, too large for one article")
+    with open_regular(path) as f:
+        if os.fstat(f.fileno()).st_size > MAX_TEXT_FILE_BYTES:
+            raise too_large
+        # One byte past the cap, so a file that grew since it was looked at is caught too.
+        data = f.read(MAX_TEXT_FILE_BYTES + 1)
+    if len(data) > MAX_TEXT_FILE_BYTES:
+        raise too_large
+    return data
 
 
 def _lines(text: str) -> list[str]:
