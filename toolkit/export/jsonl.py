@@ -54,12 +54,17 @@ class JsonlSplitWriter:
 
 
 def write(context: Any) -> list[Path]:
-    """`--format jsonl`: `data/<config>/<split>-00000-of-00001.jsonl[.gz|.zst]`, labels as strings."""
+    """`--format jsonl`: `data/<config>/<split>-00000-of-00001.jsonl[.gz|.zst]`, labels as strings, dates
+    in UTC with a `Z`, and a README whose `configs` let `load_dataset(folder)` read it."""
     from toolkit.export.rows import RowContext, write_splits
 
     def make_writer(config: str, split: str) -> JsonlSplitWriter:
         return JsonlSplitWriter(context.staging / "data" / config, split, context.jsonl_compression)
 
+    from toolkit.export.loadable import jsonl_features, write_readme
+
     rows = RowContext(context.plan, context.manifest.splits, "jsonl")
-    files = write_splits(context.store, rows, context.engine, context.stats, make_writer, context.on_progress)
-    return [p for splits in files.values() for paths in splits.values() for p in paths]
+    shards = write_splits(context.store, rows, context.engine, context.stats, make_writer, context.on_progress)
+    files = [p for splits in shards.values() for paths in splits.values() for p in paths]
+    readme = write_readme(context.staging, context.manifest, shards, "jsonl", jsonl_features(context.plan))
+    return [*files, readme]

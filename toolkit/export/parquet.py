@@ -72,8 +72,13 @@ class ParquetSplitWriter:
 
 
 def write(context: Any) -> list[Path]:
-    """`--format parquet`: `data/<config>/<split>-NNNNN-of-NNNNN.parquet` with HF feature metadata."""
-    return [p for splits in write_config_shards(context).values() for files in splits.values() for p in files]
+    """`--format parquet`: `data/<config>/<split>-NNNNN-of-NNNNN.parquet` with HF feature metadata, and
+    a README whose `configs` let `load_dataset(folder)` read it."""
+    from toolkit.export.loadable import write_readme
+
+    shards = write_config_shards(context)
+    files = [p for splits in shards.values() for paths in splits.values() for p in paths]
+    return [*files, write_readme(context.staging, context.manifest, shards, "parquet")]
 
 
 def write_config_shards(context: Any) -> dict[str, dict[str, list[Path]]]:
