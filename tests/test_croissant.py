@@ -314,3 +314,23 @@ def test_arguments_a_build_never_produces_are_refused(overrides: dict[str, Any],
         arguments["files"] = files[:1]
     with pytest.raises(ValueError, match=message):
         metadata_for(**arguments)
+
+
+def test_every_file_of_a_build_is_hashed_once(tmp_path, monkeypatch):
+    from collections import Counter
+
+    import toolkit.export as export_module
+    from conftest import EXAMPLE
+
+    calls: Counter = Counter()
+    real = export_module.sha256_file
+
+    def counting(path):
+        calls[path] += 1
+        return real(path)
+
+    monkeypatch.setattr(export_module, "sha256_file", counting)
+    result = export_module.export(EXAMPLE, format="hf", out_dir=tmp_path)
+    assert calls and max(calls.values()) == 1
+    shards = [p for p in result.files if p.suffix == ".parquet"]
+    assert {p.name for p in calls} >= {p.name for p in shards}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +40,7 @@ class BuildContext:
     jsonl_compression: str = "none"
     on_progress: Progress | None = None
     load_path: str = "dist/dataset"
+    digests: dict[Path, str] = field(default_factory=dict)  # sha256 of files already hashed (each file once)
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_checksums(root: Path, files: list[Path]) -> Path:
-    """`SHA256SUMS` in the format `sha256sum -c` reads, paths relative to the build root."""
-    lines = [f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in sorted(files)]
+def write_checksums(root: Path, files: list[Path], known: dict[Path, str] | None = None) -> Path:
+    """`SHA256SUMS` in the format `sha256sum -c` reads, paths relative to the build root.
+
+    `known` digests (computed for Croissant) are reused: a shard of hundreds of MB is read once.
+    """
+    known = known or {}
+    lines = [f"{known.get(p) or sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in sorted(files)]
     target = root / "SHA256SUMS"
     target.write_text("".join(lines), encoding="utf-8")
     return target
@@ -138,7 +143,7 @@ def export(
                                    load_path=target.name)  # never the --out spelling: builds are position-free
             files = writers[format](context)
             files.append(write_marker(staging, format))  # before SHA256SUMS, which covers every file
-            files.append(write_checksums(staging, files))
+            files.append(write_checksums(staging, files, context.digests))
             publish(staging, target, kind=format)
         final = tuple(target / f.relative_to(staging) for f in files)
         if rejects_staging is not None and not report.ok:

@@ -34,6 +34,7 @@ def write(context: Any) -> list[Path]:
     from toolkit.export import sha256_file
 
     files = [p for splits in shards.values() for paths in splits.values() for p in paths]
+    context.digests.update({p: sha256_file(p) for p in files})
     descriptions = {"articles": field_descriptions("article"), "annotations": field_descriptions("annotation")}
     for name, layer in manifest.layers.items():
         descriptions["articles"][name] = layer.description or f"{layer.kind} layer '{name}': {', '.join(layer.labels)}"
@@ -47,7 +48,7 @@ def write(context: Any) -> list[Path]:
         date_published=None,
         configs=features,
         field_descriptions=descriptions,
-        files=[(p.relative_to(staging).parts[1], p.relative_to(staging).as_posix(), sha256_file(p)) for p in files],
+        files=[(p.relative_to(staging).parts[1], p.relative_to(staging).as_posix(), context.digests[p]) for p in files],
     )
     (staging / "croissant.json").write_bytes(orjson.dumps(metadata, option=orjson.OPT_INDENT_2) + b"\n")
     return [*files, staging / "README.md", staging / "croissant.json"]
