@@ -16,6 +16,7 @@ from typing import Literal
 from toolkit.arrow_types import RowPlan, row_plan
 from toolkit.engines import Engine, EngineOptions, open_engine
 from toolkit.errors import ToolkitError
+from toolkit.export.labels import write_labels
 from toolkit.export.rows import BuildStats
 from toolkit.manifest import Manifest, load_manifest
 from toolkit.publish import held_target, publish, staging_directory, write_marker
@@ -142,6 +143,7 @@ def export(
             context = BuildContext(manifest, store, plan, staging, stats, running, jsonl_compression, on_write_progress,
                                    load_path=target.name)  # never the --out spelling: builds are position-free
             files = writers[format](context)
+            files.append(write_labels(staging, manifest))  # label names for every reader, in every format
             files.append(write_marker(staging, format))  # before SHA256SUMS, which covers every file
             files.append(write_checksums(staging, files, context.digests))
             publish(staging, target, kind=format)
