@@ -164,7 +164,13 @@ def test_mlcroissant_loads_it_without_errors_or_warnings(build: tuple[Path, list
     assert not issues.errors and not issues.warnings, issues.report()
     assert dataset.metadata.name == "sample-news"
     assert {record_set.id for record_set in dataset.metadata.record_sets} == {
-        "articles", "articles_splits", "annotations", "annotations_splits"}
+        "articles", "articles_splits", "annotations", "annotations_splits", "labels/entities", "labels/genre"}
+
+
+def test_label_names_are_an_enumeration_mlcroissant_reads(build: tuple[Path, list]) -> None:
+    dataset = mlc.Dataset(jsonld=build[0] / "croissant.json")
+    names = {r["labels/entities/id"]: r["labels/entities/name"] for r in dataset.records("labels/entities")}
+    assert {k: v.decode() if isinstance(v, bytes) else v for k, v in names.items()} == {0: "PERSON", 1: "ORG", 2: "LOC"}
 
 
 @pytest.mark.parametrize("config", ["articles", "annotations"])
@@ -278,7 +284,7 @@ def test_shape_follows_croissant_1_1(build: tuple[Path, list]) -> None:
     assert entities["isArray"] is True and "dataType" not in entities and "source" not in entities
     label = next(sub for sub in entities["subField"] if sub["name"] == "label")
     assert label["description"] == (
-        "The entity type. Class label, an index into: 0 = PERSON, 1 = ORG, 2 = LOC.")
+        "The entity type. Class label, an index into: 0 = PERSON, 1 = ORG, 2 = LOC (record set labels/entities).")
     assert label["source"] == {"fileSet": {"@id": "parquet-files-for-config-articles"},
                                "extract": {"column": "entities"}, "transform": {"jsonPath": "label"}}
     splits = next(node for node in metadata["recordSet"] if node["@id"] == "articles_splits")
@@ -319,8 +325,9 @@ def test_arguments_a_build_never_produces_are_refused(overrides: dict[str, Any],
 def test_every_file_of_a_build_is_hashed_once(tmp_path, monkeypatch):
     from collections import Counter
 
-    import toolkit.export as export_module
     from conftest import EXAMPLE
+
+    import toolkit.export as export_module
 
     calls: Counter = Counter()
     real = export_module.sha256_file

@@ -194,6 +194,7 @@ def croissant_metadata(
         splits = sorted({split for _path, _sha256, split in shards[config]})
         record_sets.append(_splits_record_set(config, splits))
         record_sets.append(_record_set(config, features, field_descriptions.get(config, {}), splits))
+    record_sets.extend(_label_record_set(column, names) for column, names in _class_labels(configs).items())
     document["recordSet"] = record_sets
     _check_unique_ids(document)
     return document
@@ -239,6 +240,53 @@ def _splits_record_set(config: str, splits: list[str]) -> dict[str, Any]:
             "dataType": "sc:Text",
         }],
         "data": [{f"{record_set}/split_name": split} for split in splits],
+    }
+
+
+def _class_labels(configs: Mapping[str, Features]) -> dict[str, list[str]]:
+    """Column → label names of every ClassLabel (a document layer's column, a span layer's `label`)."""
+    found: dict[str, list[str]] = {}
+
+    def visit(column: str, feature: Any) -> None:
+        while isinstance(feature, (List, LargeList)):
+            feature = feature.feature
+        if isinstance(feature, ClassLabel):
+            found.setdefault(column, list(feature.names))
+        elif isinstance(feature, dict):
+            for sub in feature.values():
+                visit(column, sub)
+
+    for features in configs.values():
+        for column, feature in features.items():
+            visit(column, feature)
+    return found
+
+
+def _labels_id(column: str) -> str:
+    return f"labels/{_escape_id(column)}"
+
+
+def _label_record_set(column: str, names: list[str]) -> dict[str, Any]:
+    """The names of a layer's class ids as an inline enumeration: `records("labels/<layer>")` reads them.
+
+    The label fields do not `reference` it: mlcroissant 1.1.1 fails to build the join graph of a
+    record set with a second reference (after the split's); the field descriptions point here.
+    """
+    record_set = _labels_id(column)
+    return {
+        "@type": "cr:RecordSet",
+        "@id": record_set,
+        "name": f"labels_{column}",
+        "description": f"The labels of layer {column!r}: class id and name (also in labels.parquet).",
+        "dataType": "sc:Enumeration",
+        "key": {"@id": f"{record_set}/id"},
+        "field": [
+            {"@type": "cr:Field", "@id": f"{record_set}/id", "name": "id", "description": "The class id.",
+             "dataType": "sc:Integer"},
+            {"@type": "cr:Field", "@id": f"{record_set}/name", "name": "name", "description": "The label.",
+             "dataType": "sc:Text"},
+        ],
+        "data": [{f"{record_set}/id": i, f"{record_set}/name": name} for i, name in enumerate(names)],
     }
 
 
@@ -308,7 +356,8 @@ def _field(
         # As the Hub does: the index as an integer, the names in the description.
         field["dataType"] = "sc:Integer"
         labels = ", ".join(f"{index} = {label}" for index, label in enumerate(feature.names))
-        description = f"{_sentence(description)} Class label, an index into: {labels}."
+        description = (f"{_sentence(description)} Class label, an index into: {labels} "
+                       f"(record set {_labels_id(column)}).")
     elif isinstance(feature, Value):
         field["dataType"] = _value_type(feature.dtype, field_id)
     elif isinstance(feature, Json):
