@@ -11,9 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # The Hub's viewer wants row groups of at most a few hundred MB; datasets itself uses 100 MB
-# row groups and 500 MB shards (HF_NOTES.md). Smaller row groups keep our memory low.
+# row groups and 500 MB shards (HF_NOTES.md). Smaller row groups keep our memory low; 10k rows
+# give streaming shuffles something to shuffle, and 250 MB shards let `IterableDataset.shard`
+# spread a big split over DataLoader workers (n_shards > 1).
 ROW_GROUP_BYTES = 32 * 1024 * 1024
-SHARD_BYTES = 500 * 1024 * 1024
+ROW_GROUP_ROWS = 10_000
+SHARD_BYTES = 250 * 1024 * 1024
 
 
 @dataclass
@@ -24,23 +27,27 @@ class ParquetSplitWriter:
     split: str
     schema: pa.Schema
     row_group_bytes: int = ROW_GROUP_BYTES
+    row_group_rows: int = ROW_GROUP_ROWS
     shard_bytes: int = SHARD_BYTES
     rows: int = 0
     nbytes: int = 0
     _pending_batches: list[pa.RecordBatch] = field(default_factory=list)
     _pending_bytes: int = 0
+    _pending_rows: int = 0
     _writer: pq.ParquetWriter | None = None
     _shards: list[Path] = field(default_factory=list)
 
     def add(self, batch: pa.RecordBatch, rows: int) -> None:
         self._pending_batches.append(batch)
         self._pending_bytes += batch.nbytes
+        self._pending_rows += batch.num_rows
         self.rows += rows
         self.nbytes += batch.nbytes
-        if self._pending_bytes >= self.row_group_bytes:
+        while self._pending_bytes >= self.row_group_bytes or self._pending_rows >= self.row_group_rows:
             self._write_row_group()
 
     def _write_row_group(self) -> None:
+        """Write the pending rows, at most `row_group_rows` of them, as one row group (rows depend on data only)."""
         if not self._pending_batches:
             return
         if self._writer is None:
@@ -51,8 +58,11 @@ class ParquetSplitWriter:
             )
             self._shards.append(path)
         table = pa.Table.from_batches(self._pending_batches, schema=self.schema)
-        self._writer.write_table(table, row_group_size=table.num_rows)
-        self._pending_batches, self._pending_bytes = [], 0
+        group, rest = table.slice(0, self.row_group_rows), table.slice(self.row_group_rows)
+        self._writer.write_table(group, row_group_size=group.num_rows)
+        self._pending_batches = rest.combine_chunks().to_batches() if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+        self._pending_bytes = rest.nbytes if rest.num_rows else 0
         if os.path.getsize(self._shards[-1]) >= self.shard_bytes:
             self._writer.close()
             self._writer = None
