@@ -17,6 +17,7 @@ from toolkit.export import arrow_json
 from toolkit.export import rows as rows_module
 from toolkit.export.rows import BuildStats, RowContext
 from toolkit.manifest import parse_manifest
+from toolkit.splits import SPLIT_ORDER
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from generate import generate  # noqa: E402
@@ -67,8 +68,10 @@ def _context(manifest_raw: dict) -> RowContext:
     return RowContext(plan, manifest.splits, "arrow", schemas)
 
 
-def _stored(articles: list[dict], annotations: list[list[dict]]) -> list[tuple[str, bytes, list[bytes]]]:
-    return [(a["id"], orjson.dumps(a), [orjson.dumps(x) for x in anns]) for a, anns in zip(articles, annotations, strict=True)]
+def _stored(articles: list[dict], annotations: list[list[dict]]) -> list[tuple[str, bytes, list[bytes], str]]:
+    """Stored articles as export hands them to the builders, each with its split (every split in turn)."""
+    return [(a["id"], orjson.dumps(a), [orjson.dumps(x) for x in anns], SPLIT_ORDER[i % 3])
+            for i, (a, anns) in enumerate(zip(articles, annotations, strict=True))]
 
 
 def _stats_view(stats: BuildStats) -> dict:

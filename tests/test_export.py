@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 from conftest import LAYERS, TEXT, article, span
+from hygiene_data import body
 
 from toolkit.export import export
 from toolkit.splits import assign_split
@@ -26,10 +27,14 @@ N = 60
 
 
 def corpus() -> tuple[list[dict], list[dict]]:
-    """N articles (some with embedded annotations) and separate annotations covering every layer kind."""
+    """N articles (some with embedded annotations) and separate annotations covering every layer kind.
+
+    Each text gets a paragraph of its own after the shared one: N copies of one text would be one
+    duplicate cluster, which a build keeps in a single split.
+    """
     articles, annotations = [], []
     for i in range(N):
-        a = article(id=f"art-{i:03d}", title=f"Story {i} — Zoë 𝕏 Müller", published_at=f"2024-01-{1 + i % 28:02d}T10:00:00+02:00",
+        a = article(id=f"art-{i:03d}", title=f"Story {i} — Zoë 𝕏 Müller", text=f"{TEXT}\n\n{body(i, 4)}", published_at=f"2024-01-{1 + i % 28:02d}T10:00:00+02:00",
                     source={"name": ["Wire", "Gazette"][i % 2], "domain": "example.org"}, authors=["A. Writer"],
                     meta={"k": str(i)})
         if i % 5 == 0:
@@ -166,7 +171,7 @@ def test_jsonl_export_round_trip(dataset, tmp_path, compression):
     assert len(rows) == N
     row = next(r for r in rows if r["id"] == "art-005")
     assert row["genre"] == "opinion" and row["entities"][0]["label"] == "PERSON"
-    assert row["published_at"] == "2024-01-06T08:00:00+00:00"
+    assert row["published_at"] == "2024-01-06T08:00:00Z"  # UTC with Z: readers type it with its zone
 
 
 def test_parquet_format_reads_back(dataset, tmp_path):

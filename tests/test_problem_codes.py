@@ -65,7 +65,12 @@ CASES = {
         [A1], [span("e1", "PERSON", "Alice"), span("e2", "ORG", "ACME"),
                {"id": "r1", "article_id": "a1", "layer": "attribution", "label": "said_by", "head": "e1", "tail": "e2"}],
     ),
+    "blank-text": ([article(text=" \u200b\n\u2060\ufeff ")], None, [article(text=" \u200bx ")], None),
+    "duplicate-text": ([A1, article(id="a2", text=" " + TEXT.replace(" ", " \u200b"))], None,
+                       [A1, article(id="a2", text="A different story altogether, told in other words.")], None),
 }
+# Manifest keys a case needs (duplicate-text is only a problem when the curator asks for it).
+MANIFESTS = {"duplicate-text": {"duplicates": {"policy": "reject"}}}
 
 
 def _strip_none(rows):
@@ -77,13 +82,14 @@ def _strip_none(rows):
 @pytest.mark.parametrize("code", sorted(CASES))
 def test_code_triggers_and_near_miss_does_not(code, make_dataset, tmp_path):
     bad_articles, bad_annotations, good_articles, good_annotations = CASES[code]
-    report = validate(make_dataset(_strip_none(bad_articles), _strip_none(bad_annotations)))
+    extra = MANIFESTS.get(code, {})
+    report = validate(make_dataset(_strip_none(bad_articles), _strip_none(bad_annotations), **extra))
     assert code in report.problem_counts, report.problems
     assert not report.ok
     problem = next(p for p in report.problems if p.code == code)
     assert problem.message and problem.file.endswith(".jsonl") and problem.line >= 1
 
-    ok = validate(make_dataset(_strip_none(good_articles), _strip_none(good_annotations)))
+    ok = validate(make_dataset(_strip_none(good_articles), _strip_none(good_annotations), **extra))
     assert ok.ok, ok.problems
     assert ok.problem_counts == {}
 

@@ -63,6 +63,6 @@ def test_new_fields_flow_everywhere(schema_with_new_fields, make_dataset, tmp_pa
     assert "word_count" in json.dumps(croissant)
     jsonl = export(root, format="jsonl", out_dir=tmp_path / "j").output
     row = json.loads(next((jsonl / "data" / "articles").iterdir()).read_text())
-    assert row["word_count"] == 12 and row["fetched_on"] == "2024-01-01T00:00:00+00:00"
+    assert row["word_count"] == 12 and row["fetched_on"] == "2024-01-01T00:00:00Z"
     pq_out = export(root, format="parquet", out_dir=tmp_path / "p").output
     assert "word_count" in pq.read_schema(next((pq_out / "data" / "articles").iterdir())).names

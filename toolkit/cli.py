@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from toolkit.engines import EngineOptions
 from toolkit.errors import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_USAGE, ToolkitError
+
+if TYPE_CHECKING:  # imported lazily at run time: `--help` must not load trafilatura
+    from toolkit.ingest.html import WebIngestResult
 
 app = typer.Typer(
     name="news-toolkit",
@@ -148,7 +151,7 @@ def export(
 ) -> None:
     """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing)."""
     from toolkit.console import out as console
-    from toolkit.console import print_report, progress_bar
+    from toolkit.console import print_report, print_split_plan, progress_bar
     from toolkit.export import ExportResult
     from toolkit.export import export as export_dataset
     from toolkit.splits import SPLIT_ORDER
@@ -173,6 +176,7 @@ def export(
     console.print(f"Wrote {result.output} ({len(result.files)} files): {sum(stats.articles.values()):,} articles, "
                   f"{sum(stats.annotations.values()):,} annotations "
                   f"({', '.join(f'{k} {stats.articles[k]:,}' for k in SPLIT_ORDER if k in stats.articles)})")
+    print_split_plan(stats.split_plan, result.report)
     if format == "hf":
         console.print("Load it with:\n"
                       f"  from datasets import load_dataset\n  ds = load_dataset({result.output.as_posix()!r})")
@@ -207,6 +211,68 @@ def ingest_text(
         error_console.print(f"{where}: {problem.code}: {problem.message}")
     skipped = f"; skipped {len(result.problems):,} files" if result.problems else ""
     console.print(f"Wrote {written:,} articles to {out}{skipped}")
+    raise typer.Exit(EXIT_INVALID if result.problems else EXIT_OK)
+
+
+PageLanguage = Annotated[
+    str | None, typer.Option(help="BCP 47 language of every article (default: each page's own, else und).")
+]
+
+
+@ingest_app.command("html")
+def ingest_html(
+    files: Annotated[list[Path], typer.Argument(help="HTML pages or folders of .html/.htm files.")],
+    out: Annotated[Path, typer.Option(help="Articles JSONL file to write.")],
+    language: PageLanguage = None,
+    workers: Workers = 0,
+    engine: EngineName = "local",
+    ray_address: RayAddress = None,
+) -> None:
+    """Extract one article per saved news page (trafilatura: main text, title, date, authors, site).
+
+    Example: news-toolkit ingest html pages/ --out articles.jsonl
+    """
+    from toolkit.ingest.html import ingest_html as run_ingest
+
+    _web_ingest(run_ingest, files, out, language, _engine(engine, workers, ray_address))
+
+
+@ingest_app.command("warc")
+def ingest_warc(
+    files: Annotated[list[Path], typer.Argument(help="WARC files (.warc, .warc.gz) or folders of them.")],
+    out: Annotated[Path, typer.Option(help="Articles JSONL file to write.")],
+    language: PageLanguage = None,
+    workers: Workers = 0,
+    engine: EngineName = "local",
+    ray_address: RayAddress = None,
+) -> None:
+    """Extract an article from every HTML response of WARC archives (CC-NEWS), with URL, fetch date and record.
+
+    Example: news-toolkit ingest warc CC-NEWS-20240101000000-00000.warc.gz --out articles.jsonl
+    """
+    from toolkit.ingest.warc import ingest_warc as run_ingest
+
+    _web_ingest(run_ingest, files, out, language, _engine(engine, workers, ray_address))
+
+
+def _web_ingest(run_ingest: Callable[..., WebIngestResult], files: list[Path], out: Path, language: str | None,
+                engine: EngineOptions) -> None:
+    """Run an HTML/WARC ingest with a progress bar; problems as `file:offset: code: message` on stderr,
+    a summary line, exit 1 when anything was skipped."""
+    from toolkit.console import err as error_console
+    from toolkit.console import out as console
+    from toolkit.console import progress_bar
+
+    def work() -> WebIngestResult:
+        with progress_bar("extracting") as on_progress:
+            return run_ingest(files, out=out, language=language, on_progress=on_progress, engine=engine)
+
+    result = _guard(work)
+
+    for problem in result.problems:
+        error_console.print(str(problem))
+    skipped = f"; skipped {len(result.problems):,} pages or records (listed above)" if result.problems else ""
+    console.print(f"Wrote {result.written:,} articles to {out}{skipped}")
     raise typer.Exit(EXIT_INVALID if result.problems else EXIT_OK)
 
 
@@ -248,6 +314,28 @@ def import_(
     if summary.problems:
         console.print(f"{len(summary.problems):,} problems: the inputs named above were not (fully) imported.")
     raise typer.Exit(EXIT_INVALID if summary.problems else EXIT_OK)
+
+
+@app.command("diff")
+def diff_command(
+    old: Annotated[Path, typer.Argument(help="The earlier release: a build folder or a dataset folder.")],
+    new: Annotated[Path, typer.Argument(help="The later release: a build folder or a dataset folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as JSON (for scripts).")] = False,
+) -> None:
+    """What changed between two releases: articles added, removed, edited, moved split; annotations per label.
+
+    Example: news-toolkit diff dist/news-v1 dist/news-v2
+    """
+    import orjson
+
+    from toolkit.console import print_diff
+    from toolkit.diff import diff as run_diff
+
+    result = _guard(lambda: run_diff(old, new))
+    if as_json:
+        typer.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print_diff(result)
 
 
 def main() -> None:

@@ -12,14 +12,15 @@ import glob
 import math
 import stat
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 import yaml
 
 from toolkit.errors import ToolkitError
-from toolkit.readers import file_size
-from toolkit.schemas import reference_validator
+from toolkit.readers import file_kind, file_size
+from toolkit.schemas import record_properties, reference_validator
 
 MANIFEST_NAMES = ("dataset.yaml", "dataset.yml")
 # A real manifest is a few KB; the bound keeps a hostile one from costing seconds of pure-Python parsing.
@@ -28,6 +29,10 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 # the checks below far from Python's recursion limit.
 MAX_MANIFEST_DEPTH = 32
 LayerKind = Literal["span", "document", "relation"]
+SplitMode = Literal["hash", "published_at"]
+DuplicatePolicy = Literal["group", "drop", "reject"]
+# splits.group_by words that are not article field paths: text duplicates, the same URL, the same title in a source.
+GROUP_KEYWORDS = ("duplicates", "url", "title")
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,31 @@ class Splits:
     validation: float = 0.1
     test: float = 0.1
     seed: int = 0
+    by: SplitMode = "hash"
+    cutoffs: tuple[tuple[str, datetime], ...] = ()  # (split, first moment in it), increasing; by: published_at
+    group_by: tuple[str, ...] = ()
 
     def ratios(self) -> dict[str, float]:
         """Split name → share, only the splits that get articles, in train/validation/test order."""
         return {k: v for k, v in (("train", self.train), ("validation", self.validation), ("test", self.test)) if v > 0}
+
+    def declared(self) -> tuple[str, ...]:
+        """The splits the manifest asks for, in train/validation/test order."""
+        if self.by == "published_at":
+            return ("train", *(name for name, _ in self.cutoffs))
+        return tuple(self.ratios())
+
+    def field_paths(self) -> tuple[tuple[str, ...], ...]:
+        """The `group_by` entries that are article field paths, split at the dots."""
+        return tuple(tuple(key.split(".")) for key in self.group_by if key not in GROUP_KEYWORDS)
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """The manifest's `duplicates:`: what happens to duplicate articles, and the near-duplicate threshold."""
+
+    policy: DuplicatePolicy = "group"
+    threshold: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -66,6 +92,7 @@ class Manifest:
     layers: dict[str, Layer]
     splits: Splits
     raw: dict[str, Any]
+    duplicates: Duplicates = field(default_factory=Duplicates)
 
     @property
     def root(self) -> Path:
@@ -233,18 +260,6 @@ def _refuse_outside_pattern(pattern: str, where: str, root: Path, path: Path) ->
         _refuse(path, where, f"'{pattern}' uses '..'; inputs must be inside the dataset folder {root}")
 
 
-def _file_kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
-
-
 def _checked_file(named: Path, where: str, root: Path, path: Path, allow_outside: bool) -> Path:
     """The real path of NAMED after symlinks, refused unless it is a regular file (inside ROOT)."""
     try:
@@ -258,7 +273,7 @@ def _checked_file(named: Path, where: str, root: Path, path: Path, allow_outside
         _refuse(path, where, f"{named} leads to {real}, outside the dataset folder {root}")
     if not stat.S_ISREG(mode):
         # A FIFO would block the run forever, a device could be read forever.
-        _refuse(path, where, f"{named} is {_file_kind(mode)}; inputs must be regular files")
+        _refuse(path, where, f"{named} is a {file_kind(mode)}; inputs must be regular files")
     return real
 
 
@@ -309,15 +324,13 @@ def parse_manifest(raw: Any, path: Path, *, allow_outside: bool = False) -> Mani
     following symlinks, unless `allow_outside` (absolute paths, `..`, symlinks leading out).
     """
     _refuse_bad_values(raw, (), path)
+    raw = _cutoffs_as_text(raw)
     errors = sorted(reference_validator("dataset").iter_errors(raw), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise ToolkitError(f"{path}: {_pointer(first.absolute_path)}: {first.message}{more}")
-    splits = Splits(**(raw.get("splits") or {}))
-    total = splits.train + splits.validation + splits.test
-    if abs(total - 1.0) > 1e-6:
-        raise ToolkitError(f"{path}: splits: train + validation + test must sum to 1, not {total:g}")
+    splits = _splits(raw.get("splits") or {}, path)
     root = path.parent.resolve()
     return Manifest(
         path=path,
@@ -327,7 +340,84 @@ def parse_manifest(raw: Any, path: Path, *, allow_outside: bool = False) -> Mani
         layers={name: _layer(name, spec) for name, spec in raw["layers"].items()},
         splits=splits,
         raw=raw,
+        duplicates=Duplicates(**(raw.get("duplicates") or {})),
     )
+
+
+def _cutoffs_as_text(raw: dict[str, Any]) -> dict[str, Any]:
+    """YAML reads an unquoted 2024-06-01 as a date: cut-offs are compared as the text the schema checks."""
+    cutoffs = (raw.get("splits") or {}).get("cutoffs") if isinstance(raw.get("splits"), dict) else None
+    if not isinstance(cutoffs, dict) or not any(isinstance(v, date) for v in cutoffs.values()):
+        return raw
+    text = {k: v.isoformat() if isinstance(v, date) else v for k, v in cutoffs.items()}
+    return {**raw, "splits": {**raw["splits"], "cutoffs": text}}
+
+
+def _splits(spec: dict[str, Any], path: Path) -> Splits:
+    """`Splits` from the schema-valid `splits:` mapping; `ToolkitError` naming the key when values make no sense."""
+    by = spec.get("by", "hash")
+    ratios = {k: spec[k] for k in ("train", "validation", "test") if k in spec}
+    if by == "published_at":
+        if ratios:
+            _refuse(path, f"splits.{next(iter(ratios))}", "ratios are not used with by: published_at "
+                    "(the cut-off dates decide); remove them")
+        if "cutoffs" not in spec:
+            _refuse(path, "splits.cutoffs", "by: published_at needs cut-off dates (cutoffs: {validation: …, test: …})")
+        splits = Splits(by=by, seed=spec.get("seed", 0), cutoffs=_cutoffs(spec["cutoffs"], path))
+    else:
+        if "cutoffs" in spec:
+            _refuse(path, "splits.cutoffs", "cut-off dates are only used with by: published_at")
+        splits = Splits(**ratios, seed=spec.get("seed", 0))
+        total = splits.train + splits.validation + splits.test
+        if abs(total - 1.0) > 1e-6:
+            raise ToolkitError(f"{path}: splits: train + validation + test must sum to 1, not {total:g}")
+    for i, key in enumerate(spec.get("group_by") or ()):
+        if key not in GROUP_KEYWORDS:
+            problem = _field_path_problem(key)
+            if problem:
+                _refuse(path, f"splits.group_by[{i}]", problem)
+    return Splits(splits.train, splits.validation, splits.test, splits.seed, splits.by, splits.cutoffs,
+                  tuple(spec.get("group_by") or ()))
+
+
+def _cutoffs(spec: dict[str, str], path: Path) -> tuple[tuple[str, datetime], ...]:
+    from toolkit.arrow_types import parse_timestamp
+
+    moments: list[tuple[str, datetime]] = []
+    for name in ("validation", "test"):  # the order splits follow in time
+        if name not in spec:
+            continue
+        try:
+            moment = parse_timestamp(spec[name])
+        except (ValueError, OverflowError):
+            _refuse(path, f"splits.cutoffs.{name}", f"{spec[name]!r} is not a date (YYYY-MM-DD) or RFC 3339 date-time")
+        if moments and moment <= moments[-1][1]:
+            _refuse(path, f"splits.cutoffs.{name}", f"{spec[name]} is not after the {moments[-1][0]} cut-off "
+                    f"{spec[moments[-1][0]]}; cut-offs must increase (validation, then test)")
+        moments.append((name, moment))
+    return tuple(moments)
+
+
+def _field_path_problem(key: str) -> str | None:
+    """Why `key` is not a path to a scalar (or a list of scalars) in the article schema, or None."""
+    spec: Any = {"type": "object", "properties": record_properties("article")}
+    known = f"{', '.join(GROUP_KEYWORDS)} or an article field path such as source.name or meta.story_id"
+    for depth, part in enumerate(key.split(".")):
+        if spec.get("type") != "object":
+            return f"'{key}' is not a field of the article ({'.'.join(key.split('.')[:depth])} holds no fields)"
+        properties = spec.get("properties") or {}
+        extra = spec.get("additionalProperties")
+        if part in properties:
+            spec = properties[part]
+        elif isinstance(extra, dict):  # an open object such as meta: any key
+            spec = extra
+        else:
+            return f"'{key}' is not a field of the article (expected {known})"
+    if spec.get("type") == "array":
+        spec = spec.get("items") or {}
+    if spec.get("type") in ("object", "array") or key == "annotations":
+        return f"'{key}' holds objects, not values to group by (name a field inside it)"
+    return None
 
 
 def load_manifest(path: Path | str, *, allow_outside: bool = False) -> Manifest:

@@ -32,6 +32,12 @@ CODES: dict[str, str] = {
     "conflicting-label": "A second label for the same article in a document layer that is not declared multi: true.",
     "missing-reference": "A relation annotation without head or tail.",
     "unknown-reference": "A relation's head or tail is not a valid span annotation of the same article read before it.",
+    "blank-text": (
+        "An article's text or title is empty once whitespace and format characters (zero-width spaces) are removed."
+    ),
+    "duplicate-text": (
+        "An article whose text duplicates (exactly or nearly) an earlier accepted article, under duplicates: reject."
+    ),
 }
 
 

@@ -49,6 +49,16 @@ ANNOTATION_COLUMNS = pa.schema([
     ("head", pa.string()), ("tail", pa.string()), ("data", pa.binary()), ("too_long", pa.bool_()),
 ])
 
+# Duplicate detection and grouped splits (toolkit/hygiene), one row per article that passed its own
+# checks: exact-text hash, normalised URL, title within its source, publication time (µs, UTC) and
+# the MinHash signature; its LSH band buckets; and the values of the `splits.group_by` field paths.
+HYGIENE_COLUMNS = pa.schema([
+    ("k", pa.int64()), ("id", pa.string()), ("exact", pa.int64()), ("url", pa.string()), ("title_key", pa.string()),
+    ("published", pa.int64()), ("sig", pa.binary()),
+])
+BAND_COLUMNS = pa.schema([("k", pa.int64()), ("band", pa.int16()), ("bucket", pa.int64())])
+GROUP_KEY_COLUMNS = pa.schema([("k", pa.int64()), ("key", pa.string())])
+
 _DDL = """
 CREATE TABLE acc_ann (k BIGINT, sub INTEGER, article_id VARCHAR, data BLOB);
 """
@@ -57,7 +67,8 @@ _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("art
                                    ("data", pa.binary())])
 # Tables kept as Parquet files, in read order by file name: the staged lines, and the articles the
 # resolver accepted (written in read order, so they never need sorting with their records).
-_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "acc_art": _ACCEPTED_ARTICLES}
+_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "acc_art": _ACCEPTED_ARTICLES,
+           "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS}
 
 STAGE_PREFIX = "news-toolkit-stage-"  # folders in TMPDIR; a killed run's are swept by the next run
 
@@ -198,6 +209,20 @@ class StagingStore:
     def execute(self, sql: str, parameters: list[Any] | None = None) -> None:
         with self.guarded():
             self.con.execute(sql, parameters or [])
+
+    def insert(self, table: str, rows: pa.Table | pa.RecordBatch) -> None:
+        """Append Arrow rows (columns in the table's order) to a table of the database."""
+        with self.guarded():
+            self.con.register("_inserted_rows", rows)
+            try:
+                self.con.execute(f"INSERT INTO {table} SELECT * FROM _inserted_rows")
+            finally:
+                self.con.unregister("_inserted_rows")
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Every row of a query whose result is small (counts, a few keys)."""
+        with self.guarded():
+            return self.con.execute(sql).fetchall()
 
     def scalar(self, sql: str) -> Any:
         with self.guarded():

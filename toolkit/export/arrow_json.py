@@ -24,9 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from toolkit.arrow_types import RowPlan, converter
-from toolkit.splits import assign_split
 
-Stored = tuple[str, bytes, list[bytes]]  # article id, record, annotation records
+Stored = tuple[str, bytes, list[bytes], str]  # article id, record, annotation records, split
 
 
 def _open_object(spec: dict[str, Any]) -> bool:
@@ -108,12 +107,13 @@ def build(plan: RowPlan, schemas: dict[str, pa.Schema], splits: Any, batch: list
           ) -> dict[tuple[str, str], tuple[pa.RecordBatch, int]]:
     """(config, split) → (record batch, rows) of a batch of stored articles; adds to `stats`.
 
-    Raises `pa.ArrowException` where Arrow's reader cannot take the records as they are.
+    Raises `pa.ArrowException` where Arrow's reader cannot take the records as they are. Each stored
+    article carries its split (decided per group over the whole corpus); `splits` is not read.
     """
     n = len(batch)
-    records = [record for _, record, _ in batch]
-    counts = np.array([len(anns) for _, _, anns in batch], dtype=np.int64)
-    flat = [a for _, _, anns in batch for a in anns]
+    records = [record for _, record, _, _ in batch]
+    counts = np.array([len(anns) for _, _, anns, _ in batch], dtype=np.int64)
+    flat = [a for _, _, anns, _ in batch for a in anns]
     owner = np.repeat(np.arange(n), counts)
     art = _parsed(records, plan.article_properties, schemas["articles"])
     ann = _parsed(flat, plan.annotation_properties, schemas["annotations"])
@@ -150,8 +150,7 @@ def build(plan: RowPlan, schemas: dict[str, pa.Schema], splits: Any, batch: list
         annotation_columns.append(column)
     annotations = pa.RecordBatch.from_arrays(annotation_columns, schema=schemas["annotations"])
 
-    article_ids = art["id"].to_pylist()
-    split_of = [assign_split(article_id, splits) for article_id in article_ids]
+    split_of = [split for *_, split in batch]  # decided per group for the whole corpus (hygiene.groups)
     _add_stats(stats, batch, split_of, counts, art, ann)
     parts: dict[tuple[str, str], tuple[pa.RecordBatch, int]] = {}
     for split in dict.fromkeys(split_of):
@@ -181,6 +180,6 @@ def _add_stats(stats: Any, batch: list[Stored], split_of: list[str], counts: np.
         stats.labels.setdefault(layer, Counter())[label] += count
     stats.annotators.update(a for a in ann["annotator"].to_pylist() if a)
     if stats.example is None and "train" in split_of:
-        _, record, annotation_records = batch[split_of.index("train")]
+        _, record, annotation_records, _ = batch[split_of.index("train")]
         stats.example = {"article": orjson.loads(record),
                          "annotations": [orjson.loads(a) for a in annotation_records[:5]]}

@@ -168,11 +168,10 @@ def render_card(
     parts.append(_how_to_load(load_path, manifest))
     parts.append(_structure(manifest, features))
     parts.append(_example(stats))
-    ratios = ", ".join(f"{k} {v:g}" for k, v in manifest.splits.ratios().items())
     split_rows = [[s, f"{stats.articles[s]:,}", f"{stats.annotations[s]:,}"] for s in split_files.get("articles", {})]
-    parts.append("## Splits\n\n" + "Articles are assigned to splits by a stable hash of their id and the seed "
-                 f"{manifest.splits.seed} (ratios {ratios}), so adding articles never moves existing ones; "
-                 "an annotation follows its article.\n\n" + _table(["split", "articles", "annotations"], split_rows))
+    parts.append("## Splits\n\n" + _split_strategy(stats.split_plan) + "\n\n"
+                 + _table(["split", "articles", "annotations"], split_rows) + _missing_splits(stats.split_plan))
+    parts.append(_duplicates(manifest, stats.split_plan))
     parts.append(_labels(manifest, stats))
     parts.append(_sources(stats))
     parts.append(_annotation_process(manifest, stats))
@@ -186,6 +185,47 @@ def render_card(
                  + (fenced(citation, "bibtex") if citation else "No citation was given in the manifest."))
     parts.append(f"<sub>Built with news-toolkit. Loading needs `datasets>={MIN_DATASETS_VERSION}`.</sub>")
     return "\n\n".join(parts) + "\n"
+
+
+def _split_strategy(plan: Any) -> str:
+    """How articles were split, and the leakage check: "N clusters, 0 across splits"."""
+    keys = ", ".join(f"`{escape(k)}`" for k in plan.group_by)
+    return (f"Articles are assigned to splits {escape(plan.strategy)}. Articles that share any of {keys} form one "
+            f"group, and a whole group goes to one split; an annotation follows its article. "
+            f"**{plan.groups:,} clusters, {plan.across:,} across splits** ({plan.grouped_articles:,} articles "
+            "in clusters of two or more).")
+
+
+def _missing_splits(plan: Any) -> str:
+    lines = [f"- `{name}` has no article: {escape(why)}." for name, why in plan.missing.items()]
+    lines += [f"- `{name}` would have been empty by the hash alone; one group was moved there." for name in plan.moved]
+    return "\n\n" + "\n".join(lines) if lines else ""
+
+
+_DUPLICATE_KINDS = {
+    "exact": "the same text (after NFC, whitespace folding, format characters removed)",
+    "near": "near copies (estimated Jaccard similarity of 5-word shingles at or above the threshold)",
+    "url": "the same URL (re-scrapes of one page)",
+    "title": "the same title within one source",
+}
+_POLICIES = {
+    "group": "every copy is kept, and each cluster of copies stays in one split",
+    "drop": "the first copy read is kept and later copies are left out of the build",
+    "reject": "later copies are invalid records (`duplicate-text`), left out of the build",
+}
+
+
+def _duplicates(manifest: Manifest, plan: Any) -> str:
+    """Duplicate clusters among the articles of the build, and whether any straddles splits."""
+    policy = manifest.duplicates
+    text = (f"Duplicates are detected in every build (near-duplicate threshold {policy.threshold:g}). Policy "
+            f"`{policy.policy}`: {_POLICIES[policy.policy]}.")
+    if plan.removed:
+        text += f" {plan.removed:,} copies were left out of this build."
+    rows = [[f"`{kind}`", meaning, f"{plan.clusters[kind][0]:,}", f"{plan.clusters[kind][1]:,}"]
+            for kind, meaning in _DUPLICATE_KINDS.items()]
+    text += "\n\n" + _table(["kind", "what is shared", "clusters in the build", "across splits"], rows)
+    return "## Duplicates and leakage\n\n" + text
 
 
 def _how_to_load(load_path: str, manifest: Manifest) -> str:
@@ -294,11 +334,11 @@ def _annotation_process(manifest: Manifest, stats: BuildStats) -> str:
 
 
 def _limitations(manifest: Manifest, stats: BuildStats) -> str:
-    notes = [
-        "Publication times are stored as UTC timestamps; the original UTC offset of each article is not kept.",
-        "Splits are random by article, not by time or source: articles from the same story or outlet can appear "
-        "in several splits, which can overstate generalisation.",
-    ]
+    notes = ["Publication times are stored as UTC timestamps; the original UTC offset of each article is not kept."]
+    if manifest.splits.by == "hash" and not manifest.splits.group_by:
+        notes.append("Splits keep duplicates together but are otherwise random by article, not by time or source: "
+                     "articles from the same story or outlet can appear in several splits, which can overstate "
+                     "generalisation (`splits.group_by` and `splits.by: published_at` in the manifest prevent it).")
     for name, counts in stats.labels.items():
         if len(counts) > 1:
             (top, top_n), (low, low_n) = counts.most_common()[0], counts.most_common()[-1]

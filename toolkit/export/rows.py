@@ -24,8 +24,9 @@ import pyarrow as pa
 from toolkit.arrow_types import RowBuilder, RowPlan, parse_timestamp
 from toolkit.engines import Engine
 from toolkit.export import arrow_json
+from toolkit.hygiene.groups import plan_splits
 from toolkit.manifest import Splits
-from toolkit.splits import SPLIT_ORDER, assign_split
+from toolkit.splits import SPLIT_ORDER
 from toolkit.store import StagingStore
 from toolkit.validation.cross import accepted_articles_in_order
 
@@ -46,6 +47,7 @@ class BuildStats:
     first_published: datetime | None = None
     last_published: datetime | None = None
     example: dict[str, Any] | None = None
+    split_plan: Any = None  # hygiene.groups.SplitPlan of the whole build (set once, not merged)
 
     def add(self, split: str, article: dict[str, Any], annotations: list[dict[str, Any]]) -> None:
         self.articles[split] += 1
@@ -93,7 +95,7 @@ class BuildStats:
 
 
 Row = dict[str, Any]
-StoredArticle = tuple[str, bytes, list[bytes]]  # id, record, annotation records
+StoredArticle = tuple[str, bytes, list[bytes], str]  # id, record, annotation records, split
 
 
 @dataclass(frozen=True)
@@ -131,10 +133,9 @@ def _build_from_dicts(context: RowContext, batch: list[StoredArticle]) -> BuiltB
     stats = BuildStats()
     builder = RowBuilder(context.plan, encode_labels=context.output == "arrow")
     by_split: dict[str, tuple[list[Row], list[Row]]] = {}  # split → (article rows, annotation rows)
-    for article_id, record, annotation_records in batch:
+    for _article_id, record, annotation_records, split in batch:
         article = orjson.loads(record)
         annotations = [orjson.loads(a) for a in annotation_records]
-        split = assign_split(article_id, context.splits)
         stats.add(split, article, annotations)
         article_rows, annotation_rows = by_split.setdefault(split, ([], []))
         article_rows.append(builder.article_row(article, annotations))
@@ -151,7 +152,8 @@ def _encode(context: RowContext, config: str, rows: list[Row]) -> Any:
     if context.output == "arrow":
         assert context.schemas is not None
         return pa.RecordBatch.from_pylist(rows, schema=context.schemas[config])
-    return b"".join(orjson.dumps(row, default=_iso) + b"\n" for row in rows)
+    # OPT_UTC_Z: "…Z", which readers (pyarrow, datasets) type as a UTC timestamp; "+00:00" lost the zone.
+    return b"".join(orjson.dumps(row, default=_iso, option=orjson.OPT_UTC_Z) + b"\n" for row in rows)
 
 
 def _iso(value: Any) -> Any:
@@ -161,15 +163,18 @@ def _iso(value: Any) -> Any:
 
 
 def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
-    """Batches of (article id, record, [its annotation records]) in read order, from two sorted streams.
+    """Batches of (article id, record, [its annotation records], split) in read order, from sorted streams.
 
     Articles are numbered in read order once; annotations come sorted by (article number, read
     order), so each batch of articles takes the next run of annotations: one merge, no lookups.
+    Splits (`article_split`, from `plan_splits`) come as a third stream in the same order.
     """
     # Numbers only (no records): the joins below build their hash tables on this, so they stay small.
     store.execute("CREATE OR REPLACE TABLE export_articles AS "
-                  "SELECT row_number() OVER (ORDER BY k) - 1 AS rn, id FROM accepted_articles")
+                  "SELECT row_number() OVER (ORDER BY a.k) - 1 AS rn, a.id, s.split "
+                  "FROM (SELECT k, id FROM accepted_articles) a JOIN article_split s USING (k)")
     articles = accepted_articles_in_order(store)
+    splits = _column_values(store.sorted_file("SELECT split FROM export_articles ORDER BY rn", "export-splits"))
     articles_total = store.scalar("SELECT count(*) FROM export_articles")
     # Buckets of article numbers holding ~32 MB of annotations each, sorted in memory one at a time.
     # The staged files' sizes (uncompressed) bound the annotations' bytes without reading them.
@@ -197,8 +202,14 @@ def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
             records += more.column("data").to_pylist()
         cut = int(np.searchsorted(numbers, end))
         bounds = np.concatenate([[0], np.cumsum(np.bincount(numbers[:cut] - first, minlength=len(ids)))]).tolist()
-        yield [(ids[i], data[i], records[bounds[i]:bounds[i + 1]]) for i in range(len(ids))]
+        split_of = [next(splits) for _ in ids]
+        yield [(ids[i], data[i], records[bounds[i]:bounds[i + 1]], split_of[i]) for i in range(len(ids))]
         numbers, records, first = numbers[cut:], records[cut:], end
+
+
+def _column_values(batches: Iterator[pa.RecordBatch]) -> Iterator[Any]:
+    for batch in batches:
+        yield from batch.column(0).to_pylist()
 
 
 def _batches_of_tables(tables: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
@@ -246,6 +257,7 @@ def write_splits(
     Splits without rows get no files (and no entry), so no config points at an empty glob.
     """
     writers: dict[tuple[str, str], SplitWriter] = {}
+    stats.split_plan = plan_splits(store, context.splits)
     total = store.scalar("SELECT count(*) FROM accepted_articles")
     done = 0
     for built in engine.map(build_batch, context, _stored_batches(store)):

@@ -35,7 +35,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from toolkit.manifest import Layer
+from toolkit.hygiene.duplicates import text_roots
+from toolkit.hygiene.text import blank_fields
+from toolkit.manifest import DuplicatePolicy, Layer
 from toolkit.problems import Problem
 from toolkit.readers import RawLine
 from toolkit.rejects import RejectsWriter
@@ -48,6 +50,11 @@ CONFLICT_RULES: dict[str, str] = {
     # Resolver.article (duplicate-id), and lines the per-record checks did not pass.
     "article id used twice, or an article line to explain":
         "SELECT id FROM artk WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 OR NOT bool_and(ok)",
+    # Resolver.article (duplicate-text, or left out under drop): every article of a text cluster,
+    # when the duplicates policy acts on copies (hygiene/duplicates.py fills the table). Blank texts
+    # need no rule: the per-record checks do not pass them (records._stage_articles).
+    "copy of a text that duplicates: drop/reject acts on":
+        "SELECT id FROM policy_members",
     # Resolver.annotation / Resolver.article: an annotation (line, or inside an article) to explain.
     "annotation to explain":
         "SELECT article_id FROM annk WHERE NOT ok AND article_id IS NOT NULL",
@@ -231,6 +238,7 @@ class State:
     annotation_ids: dict[str, str | None] = field(default_factory=dict)  # id → article id if a span
     no_overlap_spans: dict[tuple[str, str, str], Intervals] = field(default_factory=dict)
     single_labels: set[tuple[str, str]] = field(default_factory=set)
+    kept_texts: dict[int, str] = field(default_factory=dict)  # text cluster → id of its article accepted first
 
     def apply(self, claim: Claim) -> None:
         what, key, value = claim
@@ -258,8 +266,10 @@ class Resolver:
     """Judges records one by one in read order, explaining every problem; keeps what it accepts in the store."""
 
     def __init__(self, layers: dict[str, Layer], store: StagingStore, report: ValidationReport,
-                 rejects: RejectsWriter | None, files: list[str]) -> None:
+                 rejects: RejectsWriter | None, files: list[str], duplicates: DuplicatePolicy = "group") -> None:
         self.layers = layers
+        self.duplicates = duplicates
+        self.text_roots: dict[int, int] = {}  # read-order key → text cluster, for the copies the policy acts on
         self.label_sets = {name: frozenset(layer.labels) for name, layer in layers.items()}
         self.store = store
         self.report = report
@@ -278,6 +288,8 @@ class Resolver:
                 f"SELECT count(*) FROM annk WHERE {annotations}"):
             return  # a clean corpus: nothing to judge one by one
         self.clean_ends = self._clean_ends()
+        if self.duplicates != "group":
+            self.text_roots = text_roots(self.store)
         for batch in self.store.reader(f"SELECT k, data, too_long FROM art WHERE {articles} ORDER BY k"):
             for key, data, too_long in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                 self.article(key, data, too_long)
@@ -326,6 +338,7 @@ class Resolver:
         embedded = record.get("annotations") if record is not None else None
         n_embedded = len(embedded) if isinstance(embedded, list) else 0
         claims: list[Claim] = []
+        kept: str | None = None  # the article accepted first among this one's text duplicates
         if record is not None and schema_problems(record, file, raw.number, "article", problems, raw.data):
             article_id = record["id"]
             if self.state.article_ids.get(article_id):
@@ -334,6 +347,14 @@ class Resolver:
             for name, value in bad_dates(record, "article"):
                 problem(problems, file, raw.number, article_id, "article", "invalid-date", f"/{name}",
                         not_a_moment(name, value))
+            for name in blank_fields(record):
+                problem(problems, file, raw.number, article_id, "article", "blank-text", f"/{name}",
+                        f"{name} is empty once whitespace and invisible format characters (zero-width spaces) "
+                        "are removed")
+            kept = self.state.kept_texts.get(self.text_roots.get(key, -1))
+            if kept is not None and self.duplicates == "reject":
+                problem(problems, file, raw.number, article_id, "article", "duplicate-text", "/text",
+                        f"the text duplicates article '{kept}' read earlier (duplicates: reject)")
             fields = (record["title"], record["text"])
             for i, ann in enumerate(embedded or ()):
                 if "article_id" in ann and ann["article_id"] != article_id:
@@ -366,8 +387,14 @@ class Resolver:
             counts["annotations"].invalid += n_embedded
             return
         self.state.article_ids[article_id] = article_id
-        body = {k: v for k, v in record.items() if k != "annotations"}
-        self._articles.append((key, article_id, orjson.dumps(body)))
+        root = self.text_roots.get(key)
+        if root is not None and kept is not None:  # duplicates: drop — valid, but left out of the build
+            self.report.drop(article_id, kept, file, raw.number)
+        else:
+            if root is not None:
+                self.state.kept_texts[root] = article_id
+            body = {k: v for k, v in record.items() if k != "annotations"}
+            self._articles.append((key, article_id, orjson.dumps(body)))
         for i, ann in enumerate(embedded or ()):
             self._annotations.append((key, i + 1, article_id, orjson.dumps({"article_id": article_id, **ann})))
         self._count_accepted(counts["articles"], counts["annotations"], n_embedded)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from toolkit.engines import Engine, EngineOptions, open_engine
+from toolkit.hygiene import duplicates
+from toolkit.hygiene.staging import HygieneSpec
 from toolkit.manifest import Manifest, load_manifest
 from toolkit.problems import RecordKind
 from toolkit.readers import DEFAULT_MAX_LINE_BYTES, Block, file_size, iter_blocks
@@ -55,6 +57,7 @@ def run_validation(
     report = ValidationReport()
     done_before = 0
     spool = str(store.spool) if engine.shares_files else None  # else the driver writes what workers send
+    hygiene = HygieneSpec.for_threshold(manifest.duplicates.threshold, manifest.splits.field_paths())
     for index, (path, kind) in enumerate(files):
         report.files.append(_display_name(path, manifest.root))
         progress = None
@@ -64,13 +67,15 @@ def run_validation(
             def progress(done: int, base: int = base) -> None:
                 on_progress(base + done, total)
 
-        context = StageContext(kind, manifest.layers, max_line_bytes, index, spool)
+        context = StageContext(kind, manifest.layers, max_line_bytes, index, spool,
+                               hygiene if kind == "article" else None)
         with store.guarded():  # a worker that cannot write its staged rows: the staging folder's fault
             for staged in engine.map(stage, context, _batches(iter_blocks(path, max_line_bytes, progress))):
                 for table, batch in staged.tables.items():
                     store.add(table, batch)
         done_before += file_size(path)
 
+    duplicates.find_duplicates(store, manifest.duplicates)
     clean_articles, clean_annotations = cross.find_conflicts(store, fast=FAST_PATH)
     for kind, clean in (("articles", clean_articles), ("annotations", clean_annotations)):
         report.counts[kind].read += clean
@@ -78,11 +83,13 @@ def run_validation(
     sources = dict(zip(report.files, (path for path, _ in files), strict=True))
     rejects = RejectsWriter(rejects_dir, sources) if rejects_dir is not None else None
     try:
-        cross.Resolver(manifest.layers, store, report, rejects, report.files).run()
+        cross.Resolver(manifest.layers, store, report, rejects, report.files, manifest.duplicates.policy).run()
     finally:
         if rejects is not None:
             rejects.close()
     cross.accepted_views(store)
+    report.duplicates = duplicates.clusters(store)
+    report.duplicate_counts = duplicates.cluster_counts(store)
     return report
 
 

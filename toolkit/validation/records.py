@@ -23,13 +23,17 @@ import orjson
 import pyarrow as pa
 
 from toolkit.arrow_types import parse_timestamp
+from toolkit.hygiene.staging import HygieneSpec, hygiene_tables
+from toolkit.hygiene.text import blank_fields
 from toolkit.manifest import Layer
 from toolkit.problems import Problem, RecordKind
 from toolkit.readers import Block, RawLine, clean_line
 from toolkit.schemas import date_fields, fast_validator, integer_fields, reference_validator
 from toolkit.store import ANNOTATION_COLUMNS, ARTICLE_COLUMNS, LINE_BITS, write_staged
+from toolkit.validation.columnar import annotation_batch
 
 SCHEMA_ERRORS_PER_RECORD = 5
+COLUMNAR = True  # tests switch it off to compare: annotation batches checked as Arrow columns
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class StageContext:
     max_line_bytes: int
     file_index: int
     spool: str | None = None
+    hygiene: HygieneSpec | None = None  # articles: also stage duplicate-detection and grouping keys
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,8 @@ def stage(context: StageContext, block: Block) -> Staged:
             cleaned = _clean(line, block.first + i, context.max_line_bytes)
             if cleaned is not None:
                 lines.append((base | (block.first + i), *cleaned))
-    staged = _stage_articles(lines, context.layers) if context.kind == "article" else _stage_annotations(
-        lines, context.layers)
+    staged = _stage_articles(lines, context.layers, context.hygiene) if context.kind == "article" else (
+        _stage_annotations(lines, context.layers))
     if context.spool is None:
         return staged
     for table, batch in staged.tables.items():
@@ -92,11 +97,13 @@ def _load(data: bytes, too_long: bool) -> Any:
         return None
 
 
-def _stage_articles(lines: list[tuple[int, bytes, bool]], layers: dict[str, Layer]) -> Staged:
+def _stage_articles(lines: list[tuple[int, bytes, bool]], layers: dict[str, Layer],
+                    hygiene: HygieneSpec | None = None) -> Staged:
     validator = fast_validator("article")
     dates = tuple(date_fields("article"))
     checker = _AnnotationChecker(layers)
     anns: list[tuple] = []
+    passed: list[tuple[int, dict[str, Any]]] = []
     keys, oks, ids, titles, texts, datas, too_longs, records = [], [], [], [], [], [], [], []
     for key, data, too_long in lines:
         record = _load(data, too_long)
@@ -105,7 +112,9 @@ def _stage_articles(lines: list[tuple[int, bytes, bool]], layers: dict[str, Laye
         if type(record) is dict:
             article_id, title, text = (_string(record.get(name)) for name in ("id", "title", "text"))
             ok = (validator.is_valid(record) and all(real_moment(record.get(name)) for name in dates)
-                  and unique_keys(data, record))
+                  and unique_keys(data, record) and not blank_fields(record))
+            if ok:
+                passed.append((key, record))
             inner = record.get("annotations")
             if isinstance(inner, list):
                 # Annotations inside the article are staged as rows of their own (sub-order i + 1), so
@@ -129,6 +138,8 @@ def _stage_articles(lines: list[tuple[int, bytes, bool]], layers: dict[str, Laye
     tables = {"art": art}
     if anns:
         tables["ann"] = _annotation_batch(anns)
+    if hygiene is not None:
+        tables.update(hygiene_tables(hygiene, passed))
     return Staged(tables)
 
 
@@ -147,6 +158,14 @@ def _stage_embedded(anns: list[tuple], checker: _AnnotationChecker, key: int, su
 
 
 def _stage_annotations(lines: list[tuple[int, bytes, bool]], layers: dict[str, Layer]) -> Staged:
+    batch = annotation_batch(lines, layers) if COLUMNAR else None
+    if batch is not None:
+        return Staged({"ann": batch})
+    return Staged({"ann": stage_annotation_lines(lines, layers)})
+
+
+def stage_annotation_lines(lines: list[tuple[int, bytes, bool]], layers: dict[str, Layer]) -> pa.RecordBatch:
+    """The per-line spelling of `columnar.annotation_batch`: every batch Arrow refuses comes here."""
     validator = fast_validator("annotation")
     checker = _AnnotationChecker(layers)
     rows: list[tuple] = []
@@ -163,7 +182,7 @@ def _stage_annotations(lines: list[tuple[int, bytes, bool]], layers: dict[str, L
                     _string(get("head")), _string(get("tail")), data, too_long))
         else:  # schema-valid: the ids are strings
             append((key, 0, True, ann["id"], ann["article_id"], *checked, get("head"), get("tail"), data, too_long))
-    return Staged({"ann": _annotation_batch(rows)})
+    return _annotation_batch(rows)
 
 
 # What an annotation that passed its own checks gives the set operations:

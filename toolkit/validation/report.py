@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from toolkit.problems import Problem
+
+if TYPE_CHECKING:
+    from toolkit.hygiene.duplicates import Cluster
 
 MAX_PROBLEMS_KEPT = 100_000
 
@@ -32,6 +35,12 @@ class ValidationReport:
     problem_counts: dict[str, int] = field(default_factory=dict)
     problems_dropped: int = 0
     files: list[str] = field(default_factory=list)
+    # Duplicate clusters (the first `MAX_CLUSTERS_LISTED`), counts per kind (clusters, articles), and the
+    # copies left out of the build under `duplicates: {policy: drop}` as {id, kept, file, line}.
+    duplicates: list[Cluster] = field(default_factory=list)
+    duplicate_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_PROBLEMS_KEPT; dropped_count counts all
+    dropped_count: int = 0
 
     @property
     def ok(self) -> bool:
@@ -44,6 +53,12 @@ class ValidationReport:
         else:
             self.problems_dropped += 1
 
+    def drop(self, article_id: str, kept: str, file: str, line: int) -> None:
+        """Note an article left out of the build as a later copy of `kept` (duplicates: drop)."""
+        self.dropped_count += 1
+        if len(self.dropped) < MAX_PROBLEMS_KEPT:
+            self.dropped.append({"id": article_id, "kept": kept, "file": file, "line": line})
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON report of DESIGN.md §2 (plus per-code counts and the files read)."""
         return {
@@ -53,6 +68,11 @@ class ValidationReport:
             "problems": [p.to_dict() for p in self.problems],
             "problems_dropped": self.problems_dropped,
             "files": self.files,
+            "duplicate_counts": {kind: {"clusters": clusters, "articles": articles}
+                                 for kind, (clusters, articles) in self.duplicate_counts.items()},
+            "duplicates": [cluster.to_dict() for cluster in self.duplicates],
+            "dropped": self.dropped,
+            "dropped_count": self.dropped_count,
         }
 
     def write_json(self, path: Path) -> None:

@@ -1,0 +1,131 @@
+"""Leakage-free splits: groups never straddle splits, temporal cut-offs hold, small corpora say what is missing."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import datasets
+import pyarrow.parquet as pq
+from hygiene_data import body, corpus, news
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+from toolkit.engines import EngineOptions
+from toolkit.export import export
+from toolkit.manifest import Splits
+from toolkit.splits import assign_split
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+COPIES = [f"wire-{i}" for i in range(1, 7)]  # by id alone, wire-6 goes to test and the rest to train
+
+
+def leaky_corpus() -> list[dict]:
+    """60 distinct articles and six copies of n000 under new ids, spread through the corpus."""
+    articles = corpus(60)
+    for i, copy_id in enumerate(COPIES):
+        articles.insert(5 + 10 * i, news(0, id=copy_id))
+    return articles
+
+
+def split_of_each_id(build) -> dict[str, str]:
+    ds = datasets.load_dataset(str(build))
+    return {row["id"]: split for split in ds for row in ds[split]}
+
+
+def split_files(result) -> dict[str, list[dict]]:
+    """split → article rows, read back with pyarrow."""
+    return {path.name.split("-")[0]: pq.read_table(path).to_pylist()
+            for path in sorted((result.output / "data" / "articles").glob("*.parquet"))}
+
+
+def test_six_copies_never_straddle_splits(make_dataset, tmp_path):
+    # Split by id alone, as before duplicates were grouped, the copies land in several splits.
+    assert len({assign_split(i, Splits()) for i in ["n000", *COPIES]}) > 1
+    result = export(make_dataset(leaky_corpus()), format="hf", out_dir=tmp_path / "dist")
+    splits = split_of_each_id(result.output)
+    assert len(splits) == 66
+    assert len({splits[i] for i in ["n000", *COPIES]}) == 1
+    card = (result.output / "README.md").read_text(encoding="utf-8")
+    assert "**1 clusters, 0 across splits**" in card
+    assert "| `exact` | the same text (after NFC, whitespace folding, format characters removed) | 1 | 0 |" in card
+
+
+def test_group_by_url_keeps_rescrapes_together(make_dataset, tmp_path):
+    rescrapes = [news(3, id=f"rescrape-{i}", text=body(100 + i)) for i in range(6)]
+    articles = corpus(30) + rescrapes
+    assert len({assign_split(a["id"], Splits()) for a in [articles[3], *rescrapes]}) > 1
+    result = export(make_dataset(articles, splits={"group_by": ["url"]}), format="parquet", out_dir=tmp_path / "d")
+    holding = {split for split, rows in split_files(result).items()
+               for row in rows if row["id"] in {"n003", *(a["id"] for a in rescrapes)}}
+    assert len(holding) == 1
+    assert result.stats.split_plan.clusters["url"] == (1, 0)
+
+
+def test_group_by_field_path_keeps_stories_together(make_dataset, tmp_path):
+    articles = [dict(a, meta={"story_id": f"story-{i % 5}"}) for i, a in enumerate(corpus(40))]
+    root = make_dataset(articles, splits={"group_by": ["meta.story_id"]})
+    result = export(root, format="parquet", out_dir=tmp_path / "d")
+    story_splits: dict[str, set[str]] = {}
+    for split, rows in split_files(result).items():
+        for row in rows:
+            story_splits.setdefault(row["meta"], set()).add(split)
+    assert len(story_splits) == 5 and all(len(s) == 1 for s in story_splits.values())
+    assert (result.stats.split_plan.groups, result.stats.split_plan.across) == (5, 0)
+
+
+def test_temporal_splits_follow_the_cut_offs(make_dataset, tmp_path):
+    articles = corpus(36)  # published on the 10th of each month of 2024, three times over
+    # A copy published in March of an article of November: the group's first date puts both in train.
+    articles.append(news(10, id="early-copy", published_at="2024-03-10"))
+    undated = news(50)
+    del undated["published_at"]
+    articles.append(undated)
+    root = make_dataset(articles, splits={"by": "published_at",
+                                          "cutoffs": {"validation": "2024-09-01", "test": "2024-11-01"}})
+    result = export(root, format="parquet", out_dir=tmp_path / "d")
+    rows = split_files(result)
+    when = {split: [r["published_at"] for r in split_rows if r["id"] != "n010"] for split, split_rows in rows.items()}
+    september, november = datetime(2024, 9, 1, tzinfo=UTC), datetime(2024, 11, 1, tzinfo=UTC)
+    assert all(t is None or t < september for t in when["train"])
+    assert all(september <= t < november for t in when["validation"])
+    assert all(t >= november for t in when["test"])
+    assert {"n010", "early-copy", "n050"} <= {r["id"] for r in rows["train"]}
+    assert (len(rows["validation"]), len(rows["test"])) == (6, 5)  # n010 went to train with its early copy
+
+
+def test_small_corpus_gets_every_split(make_dataset, tmp_path):
+    result = export(make_dataset(corpus(3)), format="parquet", out_dir=tmp_path / "d")
+    assert sorted(split_files(result)) == ["test", "train", "validation"]
+    assert result.stats.split_plan.missing == {}
+
+
+def test_too_small_corpus_says_which_split_is_missing_and_why(make_dataset, tmp_path):
+    root = make_dataset(corpus(2))
+    out = tmp_path / "dist"
+    result = CliRunner().invoke(app, ["export", str(root), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    card = (out / "test-ds" / "README.md").read_text(encoding="utf-8")
+    assert sorted(p.name.split("-")[0] for p in (out / "test-ds/data/articles").glob("*.parquet")) == [
+        "train", "validation"]
+    assert "warning: no 'test' split: only 2 group(s) of articles for 3 splits" in result.output
+    assert "- `test` has no article: only 2 group(s) of articles for 3 splits" in card
+
+
+def test_temporal_split_without_articles_says_why(make_dataset, tmp_path):
+    root = make_dataset(corpus(5), splits={"by": "published_at", "cutoffs": {"test": "2030-01-01"}})
+    result = export(root, format="hf", out_dir=tmp_path / "d")
+    assert result.stats.split_plan.missing == {"test": "no article was published on or after 2030-01-01T00:00:00+00:00"}
+    assert "`test` has no article: no article was published on or after 2030" in (
+        result.output / "README.md").read_text(encoding="utf-8")
+
+
+def test_grouped_builds_are_byte_identical_across_worker_counts(make_dataset, tmp_path):
+    root = make_dataset(leaky_corpus(), splits={"group_by": ["url", "source.name"]}, duplicates={"threshold": 0.7})
+    sums = []
+    for workers in (1, 2):
+        result = export(root, format="hf", out_dir=tmp_path / f"w{workers}", engine=EngineOptions(workers=workers))
+        sums.append((result.output / "SHA256SUMS").read_text())
+    assert sums[0] == sums[1]
