@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -16,6 +17,7 @@ import typer
 
 from toolkit.engines import EngineOptions
 from toolkit.errors import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_USAGE, ToolkitError
+from toolkit.ingest import IMPORTERS
 
 if TYPE_CHECKING:  # imported lazily at run time: `--help` must not load trafilatura
     from toolkit.ingest.html import WebIngestResult
@@ -52,9 +54,35 @@ def root(
 
 DatasetPath = Annotated[Path, typer.Argument(help="Dataset folder holding dataset.yaml, or the manifest file.")]
 Workers = Annotated[int, typer.Option(min=0, help="Worker processes (local engine); 0: one per core.")]
-EngineName = Annotated[str, typer.Option("--engine", help="Where batches run: local (processes here) or ray.")]
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+class ExportFormat(StrEnum):
+    hf = "hf"
+    parquet = "parquet"
+    jsonl = "jsonl"
+
+
+class Compression(StrEnum):
+    none = "none"
+    gz = "gz"
+    zst = "zst"
+
+
+class OffsetUnit(StrEnum):
+    codepoint = "codepoint"
+    utf16 = "utf16"
+
+
+# The importer registry's names (its modules are imported only when used): `--help` lists them.
+Tool = StrEnum("Tool", [(name, name) for name in IMPORTERS])
+
+EngineName = Annotated[Engine, typer.Option("--engine", help="Where batches run: local (processes here) or ray.")]
 RayAddress = Annotated[
-    str | None, typer.Option(help="Ray cluster to use with --engine ray (default: RAY_ADDRESS, else a local Ray).")
+    str | None,
+    typer.Option(metavar="ADDR", help="Ray cluster to use with --engine ray (default: RAY_ADDRESS, else a local Ray)."),
 ]
 
 
@@ -63,14 +91,13 @@ AllowOutside = Annotated[
 ]
 MemoryLimit = Annotated[
     str | None,
-    typer.Option(help="Memory the staging database may use before it spills to TMPDIR, e.g. 2GB (default 256MB)."),
+    typer.Option(metavar="SIZE",
+                 help="Memory the staging database may use before it spills to TMPDIR, e.g. 2GB (default 256MB)."),
 ]
 
 
-def _engine(engine: str, workers: int, ray_address: str | None) -> EngineOptions:
-    if engine not in ("local", "ray"):
-        raise ToolkitError(f"--engine must be local or ray, not '{engine}'")
-    return EngineOptions(engine=engine, workers=workers, ray_address=ray_address)  # type: ignore[arg-type]
+def _engine(engine: Engine, workers: int, ray_address: str | None) -> EngineOptions:
+    return EngineOptions(engine=engine.value, workers=workers, ray_address=ray_address)  # type: ignore[arg-type]
 
 
 def _guard(work: Callable[[], T]) -> T:
@@ -102,19 +129,25 @@ def _guard(work: Callable[[], T]) -> T:
 @app.command()
 def validate(
     path: DatasetPath,
-    report: Annotated[Path | None, typer.Option(help="Write the full report as JSON to this file.")] = None,
+    report: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Write the full report as JSON to this file.")
+    ] = None,
     rejects: Annotated[
-        Path | None, typer.Option(help="Write every invalid line, byte for byte, with its problems, to this folder.")
+        Path | None,
+        typer.Option(metavar="DIR", help="Write every invalid line, byte for byte, with its problems, to this folder."),
     ] = None,
     max_line_bytes: Annotated[int, typer.Option(min=1, help="Longest line accepted, in bytes.")] = 32 * 1024 * 1024,
     show: Annotated[int, typer.Option(min=0, help="How many problems to list on the terminal.")] = 20,
     workers: Workers = 0,
-    engine: EngineName = "local",
+    engine: EngineName = Engine.local,
     ray_address: RayAddress = None,
     memory_limit: MemoryLimit = None,
     allow_outside: AllowOutside = False,
 ) -> None:
-    """Check every record: JSON Schema, then offsets, quoted text, ids, references and labels."""
+    """Check every record: JSON Schema, then offsets, quoted text, ids, references and labels.
+
+    Example: news-toolkit validate examples/sample-news --report report.json --rejects rejects/
+    """
     from toolkit.console import print_report, progress_bar
     from toolkit.validation import ValidationReport
     from toolkit.validation import validate as validate_dataset
@@ -135,21 +168,24 @@ def validate(
 def export(
     path: DatasetPath,
     format: Annotated[
-        str, typer.Option("--format", "-f", help="hf (Hub layout + card + Croissant), parquet or jsonl.")
-    ] = "hf",
-    out: Annotated[Path, typer.Option(help="Folder the build is written into.")] = Path("dist"),
+        ExportFormat, typer.Option("--format", "-f", help="hf (Hub layout + card + Croissant), parquet or jsonl.")
+    ] = ExportFormat.hf,
+    out: Annotated[Path, typer.Option(metavar="DIR", help="Folder the build is written into.")] = Path("dist"),
     skip_invalid: Annotated[
         bool, typer.Option(help="Export the valid records; write the invalid ones to <out>/<name>.rejects/.")
     ] = False,
-    compression: Annotated[str, typer.Option(help="JSONL only: none, gz or zst.")] = "none",
+    compression: Annotated[Compression, typer.Option(help="JSONL only: none, gz or zst.")] = Compression.none,
     max_line_bytes: Annotated[int, typer.Option(min=1, help="Longest line accepted, in bytes.")] = 32 * 1024 * 1024,
     workers: Workers = 0,
-    engine: EngineName = "local",
+    engine: EngineName = Engine.local,
     ray_address: RayAddress = None,
     memory_limit: MemoryLimit = None,
     allow_outside: AllowOutside = False,
 ) -> None:
-    """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing)."""
+    """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing).
+
+    Example: news-toolkit export examples/sample-news --format hf --out dist
+    """
     from toolkit.console import out as console
     from toolkit.console import print_report, print_split_plan, progress_bar
     from toolkit.export import ExportResult
@@ -159,7 +195,7 @@ def export(
     def work() -> ExportResult:
         with progress_bar("validating") as on_validate, progress_bar("writing") as on_write:
             return export_dataset(
-                path, format=format, out_dir=out, skip_invalid=skip_invalid, jsonl_compression=compression,
+                path, format=format.value, out_dir=out, skip_invalid=skip_invalid, jsonl_compression=compression.value,
                 max_line_bytes=max_line_bytes, on_validate_progress=on_validate, on_write_progress=on_write,
                 engine=_engine(engine, workers, ray_address), memory_limit=memory_limit, allow_outside=allow_outside,
             )
@@ -177,7 +213,7 @@ def export(
                   f"{sum(stats.annotations.values()):,} annotations "
                   f"({', '.join(f'{k} {stats.articles[k]:,}' for k in SPLIT_ORDER if k in stats.articles)})")
     print_split_plan(stats.split_plan, result.report)
-    if format == "hf":
+    if format is ExportFormat.hf:
         console.print("Load it with:\n"
                       f"  from datasets import load_dataset\n  ds = load_dataset({result.output.as_posix()!r})")
 
@@ -189,13 +225,20 @@ app.add_typer(ingest_app, name="ingest")
 @ingest_app.command("text")
 def ingest_text(
     files: Annotated[list[Path], typer.Argument(help="Text files or folders of .txt files.")],
-    out: Annotated[Path, typer.Option(help="Articles JSONL file to write.")],
-    language: Annotated[str, typer.Option(help="BCP 47 language of the articles.")] = "en",
-    timezone: Annotated[str, typer.Option(help="IANA time zone of the dates in the files.")] = "UTC",
-    source_name: Annotated[str | None, typer.Option(help="Name of the publication, stored in source.name.")] = None,
-    profile: Annotated[str | None, typer.Option(help="Site profile: a built-in name or a YAML file.")] = None,
+    out: Annotated[Path, typer.Option(metavar="FILE", help="Articles JSONL file to write.")],
+    language: Annotated[str, typer.Option(metavar="LANG", help="BCP 47 language of the articles.")] = "en",
+    timezone: Annotated[str, typer.Option(metavar="ZONE", help="IANA time zone of the dates in the files.")] = "UTC",
+    source_name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Name of the publication, stored in source.name.")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(metavar="NAME|FILE", help="Site profile: a built-in name or a YAML file.")
+    ] = None,
 ) -> None:
-    """Parse scraped article text files (title, date, caption, body, READ links) into article records."""
+    """Parse scraped article text files (title, date, caption, body, READ links) into article records.
+
+    Example: news-toolkit ingest text scrapes/ --out articles.jsonl --timezone Europe/London
+    """
     from toolkit.console import err as error_console
     from toolkit.console import out as console
     from toolkit.ingest.text import TextIngestResult, write_articles
@@ -215,17 +258,18 @@ def ingest_text(
 
 
 PageLanguage = Annotated[
-    str | None, typer.Option(help="BCP 47 language of every article (default: each page's own, else und).")
+    str | None,
+    typer.Option(metavar="LANG", help="BCP 47 language of every article (default: each page's own, else und)."),
 ]
 
 
 @ingest_app.command("html")
 def ingest_html(
     files: Annotated[list[Path], typer.Argument(help="HTML pages or folders of .html/.htm files.")],
-    out: Annotated[Path, typer.Option(help="Articles JSONL file to write.")],
+    out: Annotated[Path, typer.Option(metavar="FILE", help="Articles JSONL file to write.")],
     language: PageLanguage = None,
     workers: Workers = 0,
-    engine: EngineName = "local",
+    engine: EngineName = Engine.local,
     ray_address: RayAddress = None,
 ) -> None:
     """Extract one article per saved news page (trafilatura: main text, title, date, authors, site).
@@ -240,10 +284,10 @@ def ingest_html(
 @ingest_app.command("warc")
 def ingest_warc(
     files: Annotated[list[Path], typer.Argument(help="WARC files (.warc, .warc.gz) or folders of them.")],
-    out: Annotated[Path, typer.Option(help="Articles JSONL file to write.")],
+    out: Annotated[Path, typer.Option(metavar="FILE", help="Articles JSONL file to write.")],
     language: PageLanguage = None,
     workers: Workers = 0,
-    engine: EngineName = "local",
+    engine: EngineName = Engine.local,
     ray_address: RayAddress = None,
 ) -> None:
     """Extract an article from every HTML response of WARC archives (CC-NEWS), with URL, fetch date and record.
@@ -278,30 +322,32 @@ def _web_ingest(run_ingest: Callable[..., WebIngestResult], files: list[Path], o
 
 @app.command("import")
 def import_(
-    tool: Annotated[str, typer.Argument(help="labelstudio, doccano, brat, webanno or semeval.")],
+    tool: Annotated[Tool, typer.Argument(help="The annotation tool whose export this is.")],
     paths: Annotated[list[Path], typer.Argument(help="Export files or folders of the tool.")],
     out: Annotated[
-        Path, typer.Option(help="Dataset folder to write (dataset.yaml, articles.jsonl, annotations.jsonl).")
+        Path,
+        typer.Option(metavar="DIR", help="Dataset folder to write (dataset.yaml, articles.jsonl, annotations.jsonl)."),
     ],
-    name: Annotated[str | None, typer.Option(help="Dataset name (slug); default: the folder name.")] = None,
-    language: Annotated[str, typer.Option(help="BCP 47 language of the texts.")] = "und",
+    name: Annotated[
+        str | None, typer.Option(metavar="SLUG", help="Dataset name (slug); default: the folder name.")
+    ] = None,
+    language: Annotated[str, typer.Option(metavar="LANG", help="BCP 47 language of the texts.")] = "und",
     offset_unit: Annotated[
-        str | None, typer.Option(help="Override the tool's offset unit: codepoint or utf16.")
+        OffsetUnit | None, typer.Option(help="Override the tool's offset unit: codepoint or utf16.")
     ] = None,
 ) -> None:
-    """Import an annotation tool's export as a dataset that validate and export accept."""
+    """Import an annotation tool's export as a dataset that validate and export accept.
+
+    Example: news-toolkit import labelstudio export.json --out my-dataset --language en
+    """
     from toolkit.console import err as error_console
-    from toolkit.console import error_line
     from toolkit.console import out as console
     from toolkit.ingest import ImportOptions, ImportSummary, import_dataset
 
-    if offset_unit not in (None, "codepoint", "utf16"):
-        error_console.print(error_line("--offset-unit must be codepoint or utf16"))
-        raise typer.Exit(EXIT_USAGE)
-
     def work() -> ImportSummary:
-        options = ImportOptions(offset_unit=offset_unit, language=language)  # type: ignore[arg-type]
-        return import_dataset(tool, paths, out, name=name, options=options)
+        unit = offset_unit.value if offset_unit is not None else None
+        options = ImportOptions(offset_unit=unit, language=language)  # type: ignore[arg-type]
+        return import_dataset(tool.value, paths, out, name=name, options=options)
 
     summary = _guard(work)
     for problem in summary.problems:

@@ -39,7 +39,8 @@ def _value(parameter: Any) -> str:
 
 def _piece(parameter: Any) -> str:
     if parameter.param_type_name == "argument":
-        name = parameter.name.upper() + ("..." if parameter.nargs == -1 else "")
+        value = _value(parameter)
+        name = (value if "|" in value else parameter.name.upper()) + ("..." if parameter.nargs == -1 else "")
         return name if parameter.required else f"[{name}]"
     flag = max(parameter.opts, key=len)
     shown = flag if getattr(parameter, "is_flag", False) else f"{flag} {_value(parameter)}"
