@@ -70,6 +70,8 @@ IMPORTERS: dict[str, str] = {
     "brat": "toolkit.ingest.brat",
     "webanno": "toolkit.ingest.webanno",
     "semeval": "toolkit.ingest.semeval",
+    "conll": "toolkit.ingest.conll",
+    "spacy": "toolkit.ingest.spacy_jsonl",
 }
 
 
