@@ -178,3 +178,24 @@ def test_folder_named_like_a_glob_is_taken_literally(make_dataset, tmp_path):
     literal = root.rename(tmp_path / "news[1]")
     write(literal, "name: ok\narticles: ['*.jsonl']\n" + LAYERS)
     assert load_manifest(literal).article_files == (literal / "articles.jsonl",)
+
+
+def test_a_recursive_glob_does_not_follow_a_symlink_to_the_root_of_the_disk(make_dataset: DatasetMaker) -> None:
+    root = make_dataset([article()])
+    (root / "sub").mkdir()
+    (root / "articles.jsonl").rename(root / "sub" / "articles.jsonl")
+    (root / "rootlink").symlink_to("/")
+    text = (root / "dataset.yaml").read_text().replace("- articles.jsonl", "- '**/articles.jsonl'")
+    (root / "dataset.yaml").write_text(text)
+    started = time.monotonic()
+    manifest = load_manifest(root)
+    assert time.monotonic() - started < 10
+    assert [p.relative_to(root).as_posix() for p in manifest.article_files] == ["sub/articles.jsonl"]
+
+
+def test_a_file_named_with_glob_characters_is_taken_as_written(make_dataset: DatasetMaker) -> None:
+    root = make_dataset([article()])
+    (root / "articles.jsonl").rename(root / "[v2] articles.jsonl")
+    text = (root / "dataset.yaml").read_text().replace("- articles.jsonl", "- '[v2] articles.jsonl'")
+    (root / "dataset.yaml").write_text(text)
+    assert [p.name for p in load_manifest(root).article_files] == ["[v2] articles.jsonl"]

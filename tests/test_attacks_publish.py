@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import DatasetMaker, article, span
+from conftest import SHARED, DatasetMaker, article, span
 
 from toolkit.errors import ToolkitError
 from toolkit.export import export
@@ -440,9 +440,12 @@ def test_a_build_from_before_the_marker_is_replaced_but_a_look_alike_is_not(make
     root = make_dataset([article()])
     out = tmp_path / "out"
     first = export(root, format="parquet", out_dir=out).output
-    (first / MARKER).unlink()  # what an earlier version left: SHA256SUMS listing every file, no marker
+    # What an earlier version left: SHA256SUMS listing every file, no marker, no labels.parquet.
+    (first / MARKER).unlink()
+    (first / "labels.parquet").unlink()
     sums = (first / "SHA256SUMS").read_text().splitlines()
-    (first / "SHA256SUMS").write_text("".join(f"{line}\n" for line in sums if not line.endswith(MARKER)))
+    (first / "SHA256SUMS").write_text(
+        "".join(f"{line}\n" for line in sums if not line.endswith((MARKER, "labels.parquet"))))
     assert is_build(first)
     (first / "notes.txt").write_text("a file the sums do not list: not a build any more")
     assert not is_build(first)
@@ -463,3 +466,106 @@ def test_nothing_in_a_build_depends_on_how_out_was_spelled(make_dataset, tmp_pat
     assert files == sorted(p.relative_to(winding) for p in winding.rglob("*") if p.is_file())
     for name in files:
         assert (plain / name).read_bytes() == (winding / name).read_bytes(), name
+
+
+def test_a_folder_with_its_own_checksums_is_not_taken_for_a_build(make_dataset, tmp_path):
+    import hashlib
+
+    from toolkit.export import export
+    from toolkit.manifest import load_manifest
+
+    root = make_dataset([article()])
+    mine = tmp_path / "out" / f"{load_manifest(root).name}-parquet"
+    mine.mkdir(parents=True)
+    (mine / "release.iso").write_bytes(b"precious")
+    (mine / "SHA256SUMS").write_text(f"{hashlib.sha256(b'precious').hexdigest()}  release.iso\n")
+    with pytest.raises(ToolkitError, match="not written by news-toolkit"):
+        export(root, format="parquet", out_dir=tmp_path / "out")
+    assert (mine / "release.iso").read_bytes() == b"precious"
+
+
+def test_another_datasets_or_another_kinds_output_is_not_replaced(make_dataset, tmp_path):
+    from toolkit.export import export
+
+    other = make_dataset([article()], name="foo-parquet")
+    export(other, format="hf", out_dir=tmp_path / "dist")  # dist/foo-parquet: an hf build of foo-parquet
+    mine = make_dataset([article(id="a9")], name="foo")
+    with pytest.raises(ToolkitError, match="holds another news-toolkit output"):
+        export(mine, format="parquet", out_dir=tmp_path / "dist")  # would be dist/foo-parquet too
+    assert (tmp_path / "dist" / "foo-parquet" / "croissant.json").exists()
+
+
+def test_import_never_deletes_an_input_inside_its_out(tmp_path):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    source = SHARED / "realdata" / "doccano_jsonl"
+    files = sorted(source.glob("*.jsonl")) if source.exists() else []
+    if not files:
+        pytest.skip("../shared/realdata/doccano_jsonl not present")
+    runner = CliRunner()
+    assert runner.invoke(app, ["import", "doccano", str(files[0]), "--out", str(tmp_path / "imp")]).exit_code in (0, 1)
+    inside = tmp_path / "imp" / "tasks.jsonl"
+    inside.write_bytes(files[0].read_bytes())
+    result = runner.invoke(app, ["import", "doccano", str(inside), "--out", str(tmp_path / "imp")])
+    assert result.exit_code == 2 and "is, contains or is inside the input" in result.output
+    assert inside.read_bytes() == files[0].read_bytes()
+
+
+def test_outputs_never_overwrite_an_input(make_dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    runner = CliRunner()
+    page = tmp_path / "page.txt"
+    page.write_text("Title\n\nSome text of the page.\n", encoding="utf-8")
+    result = runner.invoke(app, ["ingest", "text", str(page), "--out", str(page)])
+    assert result.exit_code == 2 and "is an input of this run" in result.output
+    assert page.read_text(encoding="utf-8").startswith("Title")
+
+    root = make_dataset([article(), article(id="a2", title="")])
+    before = (root / "articles.jsonl").read_bytes()
+    for target in (root / "articles.jsonl", root / "dataset.yaml"):
+        result = runner.invoke(app, ["validate", str(root), "--report", str(target)])
+        assert result.exit_code == 2 and "is an input of this run" in result.output
+    assert (root / "articles.jsonl").read_bytes() == before
+
+
+def test_a_fed_back_rejects_file_is_not_overwritten(make_dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    root = make_dataset([article(), article(id="a2", title="")])
+    runner = CliRunner()
+    assert runner.invoke(app, ["validate", str(root), "--rejects", str(root / "rej")]).exit_code == 1
+    fed_back = root / "rej" / "articles.jsonl.rejects"
+    kept = fed_back.read_bytes()
+    manifest = (root / "dataset.yaml").read_text().replace(
+        "- articles.jsonl", "- articles.jsonl\n- rej/articles.jsonl.rejects")
+    (root / "dataset.yaml").write_text(manifest)
+    # The fed-back file is named `rej/articles.jsonl.rejects`: its own rejects go elsewhere; but
+    # rejects written *into* rej/ for `articles.jsonl` would overwrite it.
+    result = runner.invoke(app, ["validate", str(root), "--rejects", str(root / "rej")])
+    assert result.exit_code == 2 and "is an input of this run" in result.output, result.output
+    assert fed_back.read_bytes() == kept
+
+
+def test_rejects_of_inputs_with_look_alike_names_do_not_collide(tmp_path):
+    from toolkit.rejects import rejects_paths
+
+    names = ["a/b.jsonl", "a__b.jsonl", "a%2Fb.jsonl", "a\\\\b.jsonl"]
+    assert len({rejects_paths(tmp_path, name) for name in names}) == len(names)
+
+
+def test_rejects_of_an_earlier_run_go_once_every_record_is_valid(make_dataset, tmp_path):
+    from toolkit.export import export
+
+    root = make_dataset([article(), article(id="a2", title="")])
+    first = export(root, format="parquet", out_dir=tmp_path / "out", skip_invalid=True)
+    assert first.rejects is not None and first.rejects.exists()
+    make_dataset([article(), article(id="a2")])  # fixed
+    second = export(root, format="parquet", out_dir=tmp_path / "out", skip_invalid=True)
+    assert second.report.ok and second.rejects is None and not first.rejects.exists()

@@ -219,3 +219,46 @@ def test_a_full_disk_under_the_rejects_names_the_file(make_dataset, tmp_path):
     assert result.exit_code == 2, result.output
     assert "articles.jsonl.rejects: cannot write rejects (No space left on device)" in result.output.replace("\n", "")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups to send Ctrl-C")
+def test_ctrl_c_at_any_moment_is_exit_130_without_a_traceback(make_dataset):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = make_dataset([article(id=f"a{i}") for i in range(200)])
+    rng = random.Random(12)
+    # From 0.15 s: before that the interpreter itself is still starting and importing the CLI module
+    # (~70 ms, kept light for this reason); a Ctrl-C there is Python's own traceback, as for any tool.
+    for delay in [rng.uniform(0.15, 1.5) for _ in range(8)]:
+        run = subprocess.Popen([sys.executable, "-m", "toolkit", "validate", str(root), "--workers", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        time.sleep(delay)
+        os.killpg(run.pid, signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+        # -2 with nothing printed: the signal came before the interpreter installed its handler (a
+        # loaded machine can take that long to start); Python code cannot act there.
+        assert run.returncode in (0, 130) or (run.returncode == -signal.SIGINT and not err), (delay, run.returncode, err)
+        assert "Traceback" not in err and "internal error" not in err, (delay, err)
+
+
+def test_control_characters_in_user_text_cannot_forge_lines_or_drive_the_terminal(tmp_path, make_dataset):
+    spoof = tmp_path / "x\nerror: spoofed"
+    result = runner.invoke(app, ["validate", str(spoof)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "\\nerror: spoofed" in result.output
+    root = make_dataset([article(id="a1"), article(id="a1", title="\x1b]0;PWNED\x07")])
+    result = runner.invoke(app, ["validate", str(root)])
+    assert "\x1b" not in result.output and "\x07" not in result.output
+
+
+def test_an_error_is_the_first_line_of_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "toolkit", "validate", str(tmp_path / "missing")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr.startswith("error: ")

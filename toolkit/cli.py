@@ -8,6 +8,8 @@ run (bad manifest, unreadable path, bad option), 3 internal error (a bug: please
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -117,6 +119,9 @@ def _guard(work: Callable[[], T]) -> T:
         err.print(error_line("", "interrupted"))
         raise typer.Exit(130) from None
     except Exception as exc:
+        if _interrupted(exc):
+            err.print(error_line("", "interrupted"))
+            raise typer.Exit(130) from None
         # Every failure a user can cause is a ToolkitError; anything else is our bug. One line and
         # its own exit code still, so scripts can tell it from bad input; the traceback on request.
         if os.environ.get("NEWS_TOOLKIT_DEBUG"):
@@ -241,17 +246,18 @@ def ingest_text(
     """
     from toolkit.console import err as error_console
     from toolkit.console import out as console
+    from toolkit.console import printable
     from toolkit.ingest.text import TextIngestResult, write_articles
     from toolkit.ingest.text import ingest_text as run_ingest
 
     def work() -> tuple[TextIngestResult, int]:
         result = run_ingest(files, language=language, timezone=timezone, source_name=source_name, profile=profile)
-        return result, write_articles(result, out)
+        return result, write_articles(result, out, inputs=files)
 
     result, written = _guard(work)
     for problem in result.problems:
         where = f"{problem.path}:{problem.line}" if problem.line else str(problem.path)
-        error_console.print(f"{where}: {problem.code}: {problem.message}")
+        error_console.print(printable(f"{where}: {problem.code}: {problem.message}"))
     skipped = f"; skipped {len(result.problems):,} files" if result.problems else ""
     console.print(f"Wrote {written:,} articles to {out}{skipped}")
     raise typer.Exit(EXIT_INVALID if result.problems else EXIT_OK)
@@ -305,7 +311,7 @@ def _web_ingest(run_ingest: Callable[..., WebIngestResult], files: list[Path], o
     a summary line, exit 1 when anything was skipped."""
     from toolkit.console import err as error_console
     from toolkit.console import out as console
-    from toolkit.console import progress_bar
+    from toolkit.console import printable, progress_bar
 
     def work() -> WebIngestResult:
         with progress_bar("extracting") as on_progress:
@@ -314,7 +320,7 @@ def _web_ingest(run_ingest: Callable[..., WebIngestResult], files: list[Path], o
     result = _guard(work)
 
     for problem in result.problems:
-        error_console.print(str(problem))
+        error_console.print(printable(str(problem)))
     skipped = f"; skipped {len(result.problems):,} pages or records (listed above)" if result.problems else ""
     console.print(f"Wrote {result.written:,} articles to {out}{skipped}")
     raise typer.Exit(EXIT_INVALID if result.problems else EXIT_OK)
@@ -342,6 +348,7 @@ def import_(
     """
     from toolkit.console import err as error_console
     from toolkit.console import out as console
+    from toolkit.console import printable
     from toolkit.ingest import ImportOptions, ImportSummary, import_dataset
 
     def work() -> ImportSummary:
@@ -352,7 +359,7 @@ def import_(
     summary = _guard(work)
     for problem in summary.problems:
         where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-        error_console.print(f"{where}: {problem.message}")
+        error_console.print(printable(f"{where}: {problem.message}"))
     skipped = ", ".join(f"{n:,} {reason}" for reason, n in summary.skipped.items())
     console.print(f"Wrote {summary.manifest}: {summary.articles:,} articles, {summary.annotations:,} annotations, "
                   f"layers {', '.join(f'{k} ({v})' for k, v in summary.layers.items()) or 'none'}"
@@ -384,5 +391,19 @@ def diff_command(
         print_diff(result)
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C as a dependency reports it: DuckDB turns SIGINT into its own exception ("Query interrupted")."""
+    return type(exc).__name__ == "InterruptException" or str(exc).startswith("Query interrupted")
+
+
 def main() -> None:
-    app()
+    """The console script. Ctrl-C before a command's own guard runs (while modules load) is exit 130 too."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None
+    finally:
+        # The outcome is decided (and printed): a Ctrl-C while the interpreter shuts down must not
+        # turn it into a death by signal.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -22,9 +22,19 @@ out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]} | {0x0A: "\\n", 0x0D: "\\r",
+                                                                                       0x09: "\\t"}
+
+
+def printable(text: str) -> str:
+    """User text with control characters escaped: a newline or an ESC in a path or an id must not
+    start a fake `error:` line or drive the terminal."""
+    return text.translate(_CONTROLS)
+
+
 def error_line(message: str, label: str = "error:") -> Text:
     """`error: <message>` with only the label coloured; the message is never read as markup."""
-    return Text.assemble((label, "red"), " ", message) if message else Text(label, style="red")
+    return Text.assemble((label, "red"), " ", printable(message)) if message else Text(label, style="red")
 
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
@@ -49,7 +59,8 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
     try:
         yield update
     finally:
-        progress.stop()
+        if task is not None:  # a bar never shown must not leave an empty line on stderr
+            progress.stop()
 
 
 def print_report(report: ValidationReport, shown: int = 20) -> None:
@@ -70,7 +81,7 @@ def print_report(report: ValidationReport, shown: int = 20) -> None:
         out.print(codes)
         out.print(f"First problems ({min(shown, len(report.problems))} of {sum(report.problem_counts.values()):,}):")
         for line in list(iter_problem_lines(report.problems[:shown])):
-            out.print("  " + line)
+            out.print("  " + printable(line))
     print_duplicates(report, shown)
     verdict = Text("valid", style="green") if report.ok else Text("invalid records found", style="red")
     out.print(Text.assemble("Result: ", verdict))

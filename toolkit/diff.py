@@ -7,11 +7,18 @@ after, and articles that moved split (a leak if it happens silently). Both sides
 DuckDB straight from the build files (Parquet or JSONL, compressed or not), so a diff of two
 multi-GB releases runs in bounded memory; a dataset folder is first exported to a temporary
 Parquet build, so what is compared is exactly what `export` would publish.
+
+Scratch files (the DuckDB database, its spill files, exported dataset folders) live in one folder
+under `TMPDIR` (or `temp_dir`) owned by the run: a missing or unwritable `TMPDIR` is a `ToolkitError`
+naming it, and what a killed run left there is removed by the next one.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +26,16 @@ from typing import Any
 import duckdb
 
 from toolkit.errors import ToolkitError
+from toolkit.publish import owned_directory
 from toolkit.schemas import record_properties
 
 ID_LIMIT = 1000  # ids listed per category (counts are always exact)
-_SPLIT = r"([A-Za-z0-9_]+)-\d{5}-of-\d{5}"
+SCRATCH_PREFIX = "news-toolkit-diff-"  # folders in TMPDIR; a killed run's are swept by the next run
+# The split is in the file's own name (`train-00000-of-00004.parquet`); anchored to the last path
+# part so that a folder above the build named like a shard cannot be taken for the split.
+_SPLIT = r"([A-Za-z0-9_]+)-\d{5}-of-\d{5}[^/\\]*$"
+_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst")  # in order of preference, as `export` writes
+_GLOB_CHARS = "*?["  # what DuckDB expands in a file path
 
 
 @dataclass(frozen=True)
@@ -64,20 +77,57 @@ class BuildDiff:
         }
 
 
-def _data_files(build: Path, config: str) -> str:
-    folder = build / "data" / config
-    for pattern in ("*.parquet", "*.jsonl", "*.jsonl.gz", "*.jsonl.zst"):
-        if any(folder.glob(pattern)):
-            return (folder / pattern).as_posix()
+def _literal(text: str) -> str:
+    """`text` as a SQL string literal: a DuckDB string ends only at `'` (doubled inside); `\\` is plain."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    """A column name as a quoted SQL identifier (names come from the files and may hold any character)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _exact(path: Path) -> str:
+    """`path` as a DuckDB file pattern that matches that one file only.
+
+    DuckDB expands `*`, `?` and `[...]` in every path it reads, listed or not, so each such character
+    goes in a one-character class (`[*]`) that matches exactly itself.
+    """
+    return "".join(f"[{char}]" if char in _GLOB_CHARS else char for char in path.as_posix())
+
+
+def _data_files(build: Path, config: str) -> list[Path]:
+    """The files of `data/<config>/` of one format (Parquet first, then JSONL), sorted, as absolute paths.
+
+    Listed here, not by a DuckDB glob, so that the build's own path is never read as a pattern. The
+    folder is resolved: absolute, so that DuckDB cannot read a leading `~` or a `name:` part as a home
+    folder or a protocol, and without `..`, which DuckDB drops while globbing (the check in `_scan`
+    compares what DuckDB finds with these names).
+    """
+    folder = build.resolve() / "data" / config
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        names = []
+    for suffix in _SUFFIXES:
+        files = [folder / name for name in names if name.endswith(suffix)]
+        if files:
+            return files
     raise ToolkitError(f"{build}: not a news-toolkit build (no data/{config}/ files); give a build or a dataset folder")
 
 
-def _scan(path: str) -> str:
-    """A DuckDB table function reading the files of `path`, with the file name (it holds the split)."""
-    quoted = path.replace("'", "''")
-    if path.endswith(".parquet"):
-        return f"read_parquet('{quoted}', filename = true)"
-    return f"read_json('{quoted}', format = 'newline_delimited', filename = true)"
+def _scan(con: duckdb.DuckDBPyConnection, files: list[Path]) -> str:
+    """A DuckDB table function reading exactly `files`, with the file name (it holds the split)."""
+    listed = "[" + ", ".join(_literal(_exact(path)) for path in files) + "]"
+    # The escaping is DuckDB's glob syntax: check that it names these files and no others, so that a
+    # DuckDB reading patterns differently fails here rather than comparing the wrong files.
+    found = sorted(row[0] for row in con.execute(f"SELECT file FROM glob({listed})").fetchall())
+    if found != sorted(path.as_posix() for path in files):
+        raise ToolkitError(f"{files[0].parent}: DuckDB cannot name these files exactly; "
+                           "copy the build to a folder whose path has no *, ? or [")
+    if files[0].name.endswith(".parquet"):
+        return f"read_parquet({listed}, filename = true)"
+    return f"read_json({listed}, format = 'newline_delimited', filename = true)"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
@@ -86,18 +136,19 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
 
 def _load(con: duckdb.DuckDBPyConnection, build: Path, side: str) -> None:
     """Tables `<side>_art(id, split, hash)` and `<side>_ann(id, layer, label, hash)` of one build."""
-    articles = _scan(_data_files(build, "articles"))
-    annotations = _scan(_data_files(build, "annotations"))
+    articles = _scan(con, _data_files(build, "articles"))
+    annotations = _scan(con, _data_files(build, "annotations"))
     present = set(_columns(con, articles))
     # The article's own fields (from the schema), not the layer columns: annotation changes are
     # counted per annotation, and an article is "edited" only when its text or metadata changed.
     fields = [name for name in record_properties("article") if name in present]
-    packed = ", ".join(f'"{name}" := "{name}"' for name in fields)
+    packed = ", ".join(f"{_identifier(name)} := {_identifier(name)}" for name in fields)
     con.execute(f"""CREATE TABLE {side}_art AS
-        SELECT id, regexp_extract(filename, '{_SPLIT}', 1) AS split, md5(CAST(struct_pack({packed}) AS VARCHAR)) AS hash
+        SELECT id, regexp_extract(filename, {_literal(_SPLIT)}, 1) AS split,
+               md5(CAST(struct_pack({packed}) AS VARCHAR)) AS hash
         FROM {articles}""")
     ann_fields = [name for name in _columns(con, annotations) if name != "filename"]
-    packed = ", ".join(f'"{name}" := "{name}"' for name in ann_fields)
+    packed = ", ".join(f"{_identifier(name)} := {_identifier(name)}" for name in ann_fields)
     con.execute(f"""CREATE TABLE {side}_ann AS
         SELECT id, layer, CAST(label AS VARCHAR) AS label, md5(CAST(struct_pack({packed}) AS VARCHAR)) AS hash
         FROM {annotations}""")
@@ -111,21 +162,48 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])  # type: ignore[index]
 
 
-def diff_builds(old: Path, new: Path, temp_dir: Path | None = None) -> BuildDiff:
-    """Compare two builds (any format) on article ids, article hashes, splits and annotations."""
-    with tempfile.TemporaryDirectory(prefix="news-toolkit-diff-", dir=temp_dir) as scratch:
-        con = duckdb.connect(str(Path(scratch) / "diff.duckdb"))
+@contextmanager
+def _scratch(temp_dir: Path | str | None) -> Iterator[Path]:
+    """An owned scratch folder under `temp_dir` (default: TMPDIR), removed on exit; swept if the run is killed."""
+    # TMPDIR as given (the staging store's rule): tempfile would quietly fall back to /tmp when it is
+    # unusable, and a curator who points TMPDIR at a big disk wants to hear that, not fill /tmp.
+    parent = Path(temp_dir or os.environ.get("TMPDIR") or tempfile.gettempdir())
+    with ExitStack() as owner:
         try:
-            con.execute(f"SET temp_directory = '{scratch}'")
-            con.execute("SET memory_limit = '512MB'")
-            _load(con, old, "old")
-            _load(con, new, "new")
-            return _compare(con, str(old), str(new))
-        except duckdb.Error as exc:
-            text = str(exc).splitlines()[0]
-            raise ToolkitError(f"cannot compare {old} and {new}: {text}") from None
-        finally:
-            con.close()
+            folder = owner.enter_context(owned_directory(parent, SCRATCH_PREFIX))
+        except ToolkitError as exc:
+            raise ToolkitError(f"{parent}: cannot create the diff's scratch folder ({exc.message}); "
+                               "set TMPDIR to a writable folder with free space") from None
+        # Outside the try: a ToolkitError of the diff itself must not be reported as TMPDIR's.
+        yield folder
+
+
+def diff_builds(old: Path, new: Path, temp_dir: Path | str | None = None) -> BuildDiff:
+    """Compare two builds (any format) on article ids, article hashes, splits and annotations."""
+    with _scratch(temp_dir) as scratch:
+        return _diff_in(old, new, scratch)
+
+
+def _diff_in(old: Path, new: Path, scratch: Path) -> BuildDiff:
+    """`diff_builds` with its database and spill files in the (owned) folder `scratch`."""
+    spill = scratch / "spill"
+    try:
+        spill.mkdir()
+    except OSError as exc:
+        raise ToolkitError(f"cannot create {spill}: {exc.strerror or exc}; "
+                           "set TMPDIR to a writable folder with free space") from None
+    con = duckdb.connect(str(scratch / "diff.duckdb"))
+    try:
+        con.execute(f"SET temp_directory = {_literal(str(spill))}")
+        con.execute("SET memory_limit = '512MB'")
+        _load(con, old, "old")
+        _load(con, new, "new")
+        return _compare(con, str(old), str(new))
+    except duckdb.Error as exc:
+        text = str(exc).splitlines()[0]
+        raise ToolkitError(f"cannot compare {old} and {new}: {text}") from None
+    finally:
+        con.close()
 
 
 def _compare(con: duckdb.DuckDBPyConnection, old: str, new: str) -> BuildDiff:
@@ -164,7 +242,7 @@ def _is_build(path: Path) -> bool:
     return (path / "data" / "articles").is_dir()
 
 
-def diff(old: Path | str, new: Path | str, *, temp_dir: Path | None = None) -> BuildDiff:
+def diff(old: Path | str, new: Path | str, *, temp_dir: Path | str | None = None) -> BuildDiff:
     """What changed from OLD to NEW: each a build folder (hf, parquet or jsonl) or a dataset folder.
 
     Dataset folders are exported (valid records only) to a temporary Parquet build first.
@@ -173,16 +251,16 @@ def diff(old: Path | str, new: Path | str, *, temp_dir: Path | None = None) -> B
     from toolkit.export import export
 
     old, new = Path(old), Path(new)
-    with tempfile.TemporaryDirectory(prefix="news-toolkit-diff-builds-", dir=temp_dir) as scratch:
+    for path in (old, new):
+        if not path.is_dir():
+            raise ToolkitError(f"{path}: not a folder (give a build or a dataset folder)")
+    with _scratch(temp_dir) as scratch:
         sides = []
         for i, path in enumerate((old, new)):
-            if not path.is_dir():
-                raise ToolkitError(f"{path}: not a folder (give a build or a dataset folder)")
             if _is_build(path):
                 sides.append(path)
             else:
-                out = Path(scratch) / f"side-{i}"
-                sides.append(export(path, format="parquet", out_dir=out, skip_invalid=True).output)
-        result = diff_builds(sides[0], sides[1], temp_dir=temp_dir)
+                out = scratch / f"side-{i}"
+                sides.append(export(path, format="parquet", out_dir=out, skip_invalid=True, temp_dir=temp_dir).output)
+        result = _diff_in(sides[0], sides[1], scratch)
     return BuildDiff(**{**result.__dict__, "old": str(old), "new": str(new)})
-

@@ -8,8 +8,10 @@ symlinks are followed, or a shared `dataset.yaml` could copy any readable file i
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import math
+import os
 import stat
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -277,6 +279,35 @@ def _checked_file(named: Path, where: str, root: Path, path: Path, allow_outside
     return real
 
 
+def _glob(root: Path, pattern: str) -> list[str]:
+    """Files under ROOT matching PATTERN (`*`, `?`, `[…]` within a name, `**` across folders), sorted.
+
+    Walks the folder without following symbolic links to folders: Python's own `glob` follows them,
+    and one link to `/` in a dataset made `**/*.jsonl` walk the whole disk through /proc loops.
+    Names starting with a dot match only a pattern part starting with a dot, as in `glob`.
+    """
+    parts = tuple(part for part in pattern.replace("\\", "/").split("/") if part not in ("", "."))
+    found = []
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        relative = Path(folder).relative_to(root).parts
+        for name in names + dirs:  # a folder it matches is refused by the caller, as a file kind
+            if _matches(parts, (*relative, name)):
+                found.append("/".join((*relative, name)))
+    return sorted(found)
+
+
+def _matches(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not path
+    if pattern[0] == "**":
+        return any(_matches(pattern[1:], path[i:]) for i in range(len(path) + 1) if not any(
+            part.startswith(".") for part in path[:i]))
+    if not path or (path[0].startswith(".") and not pattern[0].startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(path[0], pattern[0]) and _matches(pattern[1:], path[1:])
+
+
 def _resolve(root: Path, patterns: list[str], key: str, path: Path, allow_outside: bool = False) -> tuple[Path, ...]:
     """Files named by PATTERNS (paths or globs relative to ROOT), in manifest order, each once.
 
@@ -289,9 +320,11 @@ def _resolve(root: Path, patterns: list[str], key: str, path: Path, allow_outsid
         where = f"{key}[{i}]"
         if not allow_outside:
             _refuse_outside_pattern(pattern, where, root, path)
-        if glob.has_magic(pattern):
-            # root_dir, not ROOT joined in: a folder named like `data[1]` must not be read as a pattern.
-            matches = sorted(glob.glob(pattern, root_dir=root, recursive=True))
+        # A file whose name has glob characters (`[v2] articles.jsonl`) is taken as written first.
+        if glob.has_magic(pattern) and not (root / pattern).is_file():
+            # An absolute or `..` pattern gets here only by the opt-in: Python's glob, as asked.
+            outside = Path(pattern).is_absolute() or ".." in Path(pattern).parts
+            matches = sorted(glob.glob(pattern, root_dir=root, recursive=True)) if outside else _glob(root, pattern)
             if not matches:
                 _refuse(path, where, f"'{pattern}' matches no file (relative to {root})")
         else:

@@ -29,12 +29,14 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import stat
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from toolkit.errors import ToolkitError
 from toolkit.readers import file_kind
@@ -49,7 +51,7 @@ LOCK_NAME = ".lock"
 # A leftover whose lock is free may still be a folder whose creator has not taken its lock yet
 # (mkdir and flock are two steps); it is abandoned once its creator is gone or it is this old.
 STALE_AFTER_SECONDS = 60.0
-_SPECIAL_ROOTS = ("/dev/", "/proc/")
+_SPECIAL_ROOTS = ("/proc/",)  # the rest (/dev/stdout, /dev/null, a FIFO) is told by what stat says it is
 
 
 def _run_suffix() -> str:
@@ -73,42 +75,54 @@ def _errors_name(path: Path, doing: str) -> Iterator[None]:
 # --- the build marker ---------------------------------------------------------------------------
 
 
-def write_marker(folder: Path, kind: str) -> Path:
-    """Write the marker saying `folder` is a `kind` output of news-toolkit; return its path.
+def write_marker(folder: Path, kind: str, name: str) -> Path:
+    """Write the marker saying `folder` is a `kind` output of news-toolkit for dataset `name`; return its path.
 
-    Its content depends only on the toolkit version and `kind`, so rebuilds stay byte-identical.
+    Its content depends only on the toolkit version, `kind` and `name`, so rebuilds stay byte-identical.
     """
     from toolkit import __version__
 
     path = folder / MARKER
-    body = {"tool": "news-toolkit", "version": __version__, "kind": kind}
+    body = {"tool": "news-toolkit", "version": __version__, "kind": kind, "name": name}
     with _errors_name(path, "write"):
         path.write_text(json.dumps(body, sort_keys=True) + "\n", encoding="utf-8")
     return path
 
 
-def is_build(folder: Path) -> bool:
-    """True when `folder` carries a news-toolkit marker (any version, any kind), or is an older build."""
+def read_marker(folder: Path) -> dict[str, Any] | None:
+    """The marker of `folder` ({tool, version, kind, name}), or None when it has none."""
     try:
         body = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return _unmarked_build(folder)
-    return isinstance(body, dict) and body.get("tool") == "news-toolkit"
+        return None
+    return body if isinstance(body, dict) and body.get("tool") == "news-toolkit" else None
+
+
+def is_build(folder: Path) -> bool:
+    """True when `folder` carries a news-toolkit marker (any version, any kind), or is an older export build."""
+    return read_marker(folder) is not None or _unmarked_build(folder)
+
+
+EXPORT_KINDS = ("hf", "parquet", "jsonl")
+# What an export wrote before builds carried the marker: these files and nothing else.
+_OLD_BUILD_FILE = re.compile(
+    r"(README\.md|croissant\.json|SHA256SUMS|data/[A-Za-z0-9_.-]+/\w+(\.\w+)*-\d{5}-of-\d{5}\.(parquet|jsonl(\.gz|\.zst)?))")
 
 
 def _unmarked_build(folder: Path) -> bool:
-    """A build from before the marker: its SHA256SUMS lists exactly the files it holds, nothing else.
+    """An export build from before the marker: SHA256SUMS lists exactly its files, and they are an export's.
 
-    A folder a person made (a dataset, a home directory) has no such file, so this cannot match it;
-    without it, every earlier build would need removing by hand before the first new export.
+    Only the export layout counts (data shards under `data/<config>/`, the card, Croissant): a folder
+    a person made does not hold exactly that, so it is never taken for a build and deleted.
     """
     try:
         lines = (folder / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
         listed = {line.split("  ", 1)[1] for line in lines if "  " in line}
-        held = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()}
+        held = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir() or p.is_symlink()}
     except (OSError, ValueError, IndexError):
         return False
-    return bool(listed) and len(listed) == len(lines) and held == listed | {"SHA256SUMS"}
+    return (bool(listed) and len(listed) == len(lines) and held == listed | {"SHA256SUMS"}
+            and all(_OLD_BUILD_FILE.fullmatch(name) for name in held) and any(n.startswith("data/") for n in held))
 
 
 # --- locks --------------------------------------------------------------------------------------
@@ -246,16 +260,29 @@ def _refuse_overlap(target: Path, inputs: Sequence[Path]) -> None:
             )
 
 
-def check_replaceable(target: Path, inputs: Sequence[Path] = ()) -> None:
-    """Raise `ToolkitError` unless publishing may replace `target`.
+def check_replaceable(target: Path, inputs: Sequence[Path] = (), *, kind: str | None = None,
+                      name: str | None = None) -> None:
+    """Raise `ToolkitError` unless publishing a `kind` output of dataset `name` may replace `target`.
 
-    Allowed: absent, an empty folder, or a folder with the build marker; and never one that is,
-    holds or sits inside one of `inputs`.
+    Allowed: absent, an empty folder, or a folder whose marker says it is the same kind of output of
+    the same dataset (an export build from before the marker counts for export kinds); and never
+    one that is, holds or sits inside one of `inputs`.
     """
     _refuse_overlap(target, inputs)
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise ToolkitError(f"{target}: exists and is not a folder; remove it or choose another --out")
-    if not target.exists() or is_build(target):
+    if not target.exists():
+        return
+    marker = read_marker(target)
+    if marker is not None:
+        same_kind = kind is None or marker.get("kind") == kind
+        same_name = name is None or marker.get("name") in (None, name)
+        if same_kind and same_name:
+            return
+        raise ToolkitError(
+            f"{target}: holds another news-toolkit output ({marker.get('kind')} of "
+            f"'{marker.get('name', '?')}'), not a {kind} output of '{name}'; remove it or choose another --out")
+    if (kind is None or kind in EXPORT_KINDS) and _unmarked_build(target):
         return
     with _errors_name(target, "read"):
         empty = next(target.iterdir(), None) is None
@@ -267,7 +294,8 @@ def check_replaceable(target: Path, inputs: Sequence[Path] = ()) -> None:
 
 
 @contextmanager
-def held_target(target: Path, *, inputs: Sequence[Path] = ()) -> Iterator[Path]:
+def held_target(target: Path, *, inputs: Sequence[Path] = (), kind: str | None = None,
+                name: str | None = None) -> Iterator[Path]:
     """Hold `target` for this run; yield it. Take this before staging anything for it.
 
     Checks it does not overlap `inputs`, creates its parent, takes `.<name>.lock` beside it (or
@@ -280,7 +308,7 @@ def held_target(target: Path, *, inputs: Sequence[Path] = ()) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
     with _target_lock(target.parent / f".{target.name}.lock", target):
         _recover(target)
-        check_replaceable(target, inputs)
+        check_replaceable(target, inputs, kind=kind, name=name)
         yield target
 
 
@@ -318,6 +346,20 @@ def _public_path(exc: OSError, staging: Path, target: Path) -> Path | None:
         return None
 
 
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Block SIGINT in the block (main thread, POSIX); a Ctrl-C pressed meanwhile arrives right after."""
+    can = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    if not can:
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _fsync_dir(folder: Path) -> None:
     with suppress(OSError):  # not every file system lets a folder be opened for fsync
         fd = os.open(folder, os.O_RDONLY)
@@ -327,24 +369,26 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def publish(staging: Path, target: Path, *, kind: str) -> None:
+def publish(staging: Path, target: Path, *, kind: str, name: str) -> None:
     """Swap the complete folder `staging` into `target`; call inside `held_target(target)`.
 
     Writes the marker into `staging` unless it is there already. The old target (checked again
     here: it must still be replaceable) stays aside as `.<name>.old-*` until the new one is in place.
+    Ctrl-C is held back during the two renames (and delivered after them): an interrupted run
+    leaves the old output or the new one, never neither.
     """
-    check_replaceable(target)
+    check_replaceable(target, kind=kind, name=name)
     if not (staging / MARKER).exists():
-        write_marker(staging, kind)
+        write_marker(staging, kind, name)
     previous = target.parent / f".{target.name}.old-{_run_suffix()}"
-    with _errors_name(target, "publish"):
+    with _errors_name(target, "publish"), _sigint_held():
         had_previous = target.exists()
         if had_previous:
             os.replace(target, previous)
         try:
             os.replace(staging, target)
         except BaseException:
-            if had_previous:
+            if had_previous and not target.exists():
                 os.replace(previous, target)
             raise
         # The new build must be durable before the only other complete copy goes.
@@ -353,16 +397,25 @@ def publish(staging: Path, target: Path, *, kind: str) -> None:
         shutil.rmtree(previous, ignore_errors=True)
 
 
+def remove_output(target: Path, *, kind: str, name: str) -> None:
+    """Remove an output this toolkit wrote (`check_replaceable` says so); call inside `held_target(target)`."""
+    check_replaceable(target, kind=kind, name=name)
+    aside = target.parent / f".{target.name}.old-{_run_suffix()}"
+    with _errors_name(target, "remove"):
+        os.replace(target, aside)  # one rename: the next run sweeps it if this one dies while deleting
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 @contextmanager
-def atomic_directory(target: Path, *, kind: str, inputs: Sequence[Path] = ()) -> Iterator[Path]:
+def atomic_directory(target: Path, *, kind: str, name: str, inputs: Sequence[Path] = ()) -> Iterator[Path]:
     """Yield an empty staging folder that replaces `target` (with the marker) when the block succeeds.
 
     `held_target` + `staging_directory` + `publish` in one: a failure or an interrupt anywhere
     leaves `target` as it was. Raises `ToolkitError` naming the path for every refusal or OSError.
     """
-    with held_target(target, inputs=inputs), staging_directory(target) as staging:
+    with held_target(target, inputs=inputs, kind=kind, name=name), staging_directory(target) as staging:
         yield staging
-        publish(staging, target, kind=kind)
+        publish(staging, target, kind=kind, name=name)
 
 
 # --- scratch folders ----------------------------------------------------------------------------
@@ -413,6 +466,17 @@ def owned_directory(parent: Path, prefix: str) -> Iterator[Path]:
 # --- single files -------------------------------------------------------------------------------
 
 
+def refuse_input(target: Path, inputs: Sequence[Path]) -> None:
+    """`ToolkitError` when the file `target` is one of `inputs` (or a file inside an input folder is it)."""
+    if not target.exists():
+        return
+    for given in inputs:
+        with suppress(OSError):
+            if os.path.samefile(target, given):
+                raise ToolkitError(f"{target}: is an input of this run ({given}); writing it would lose it — "
+                                   "choose another output path")
+
+
 def _refuse_unless_regular(target: Path) -> None:
     where = os.path.abspath(target)
     if where.startswith(_SPECIAL_ROOTS):
@@ -444,17 +508,19 @@ def _sweep_temp_files(final: Path) -> None:
 
 
 @contextmanager
-def atomic_file(target: Path) -> Iterator[BinaryIO]:
+def atomic_file(target: Path, inputs: Sequence[Path] = ()) -> Iterator[BinaryIO]:
     """Yield a binary file whose content becomes `target` when the block succeeds, whole or not at all.
 
     Written as `.<name>.tmp-<pid>-<rand>` beside the target (flock'ed, so the next run removes it
     if this one is killed), fsynced, then renamed over it. A symbolic link to a regular file
     stays a link; the file it names is replaced. Raises `ToolkitError` naming `target` when it
     exists and is not a regular file (device node, FIFO, folder, `/dev/stdout`) or on any OSError
-    (disk full...); the temporary file is removed on every failure.
+    (disk full...), or when it is one of the `inputs` of the run (writing it would lose that input);
+    the temporary file is removed on every failure.
     """
     target = Path(target)
     _refuse_unless_regular(target)
+    refuse_input(target, inputs)
     final = target.resolve() if target.is_symlink() else target
     with _errors_name(final.parent, "create"):
         final.parent.mkdir(parents=True, exist_ok=True)

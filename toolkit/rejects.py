@@ -18,6 +18,7 @@ import orjson
 
 from toolkit.errors import ToolkitError
 from toolkit.problems import Problem
+from toolkit.publish import refuse_input
 from toolkit.readers import RawLine, open_binary
 
 _CHUNK = 1 << 20
@@ -64,6 +65,24 @@ class _LineCopier:
         self.line += 1
 
 
+def rejects_paths(directory: Path, name: str) -> tuple[Path, Path]:
+    """(rejects file, problems file) for the input named `name` (its path relative to the dataset).
+
+    Folders are kept flat but unambiguous by percent-encoding: `a/b.jsonl` → `a%2Fb.jsonl`, which no
+    other input name can give (`a__b.jsonl` stays itself; `%` is encoded too).
+    """
+    flat = name.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C")
+    return directory / f"{flat}.rejects", directory / f"{flat}.problems.jsonl"
+
+
+def check_rejects_folder(directory: Path, sources: dict[str, Path]) -> None:
+    """`ToolkitError` before any work when a rejects file would overwrite an input (a fed-back rejects file)."""
+    inputs = list(sources.values())
+    for name in sources:
+        for path in rejects_paths(directory, name):
+            refuse_input(path, inputs)
+
+
 class RejectsWriter:
     """Writes rejects lazily: a file appears only for an input that has invalid lines.
 
@@ -83,10 +102,9 @@ class RejectsWriter:
 
     def _files(self, name: str) -> tuple[BinaryIO, BinaryIO, list[int]]:
         if name not in self._open:
-            # Keep the input's relative folders flat but unambiguous: a/b.jsonl → a__b.jsonl.
-            flat = name.replace("/", "__").replace("\\", "__")
-            lines = self._stack.enter_context(self._opened(self.directory / f"{flat}.rejects"))
-            problems = self._stack.enter_context(self._opened(self.directory / f"{flat}.problems.jsonl"))
+            lines_path, problems_path = rejects_paths(self.directory, name)
+            lines = self._stack.enter_context(self._opened(lines_path))
+            problems = self._stack.enter_context(self._opened(problems_path))
             self._open[name] = (lines, problems, [0])
         return self._open[name]
 

@@ -176,6 +176,8 @@ class StagingStore:
         """Turn DuckDB and disk failures inside the block into a `ToolkitError` naming the staging folder."""
         try:
             yield
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None  # Ctrl-C reached DuckDB first: exit 130, not a store failure
         except duckdb.Error as exc:
             raise self.error(exc) from None
         except OSError as exc:

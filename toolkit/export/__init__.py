@@ -19,7 +19,7 @@ from toolkit.errors import ToolkitError
 from toolkit.export.labels import write_labels
 from toolkit.export.rows import BuildStats
 from toolkit.manifest import Manifest, load_manifest
-from toolkit.publish import held_target, publish, staging_directory, write_marker
+from toolkit.publish import held_target, publish, remove_output, staging_directory, write_marker
 from toolkit.readers import DEFAULT_MAX_LINE_BYTES
 from toolkit.store import StagingStore
 from toolkit.validation import ValidationReport, run_validation
@@ -128,9 +128,11 @@ def export(
     # Both targets are held (locked, checked, leftovers of killed runs undone) before any work,
     # so a refusal or a concurrent run is reported at once, not after validating.
     inputs = (manifest.root, *manifest.article_files, *manifest.annotation_files)
-    hold_rejects = held_target(rejects_target, inputs=inputs) if skip_invalid else nullcontext()
+    hold_rejects = (held_target(rejects_target, inputs=inputs, kind="rejects", name=manifest.name) if skip_invalid
+                    else nullcontext())
     stage_rejects = staging_directory(rejects_target) if skip_invalid else nullcontext(None)
-    with (held_target(target, inputs=inputs), hold_rejects, StagingStore(temp_dir, memory_limit) as store,
+    hold_target = held_target(target, inputs=inputs, kind=format, name=manifest.name)
+    with (hold_target, hold_rejects, StagingStore(temp_dir, memory_limit) as store,
           stage_rejects as rejects_staging, open_engine(engine, manifest.input_bytes()) as running):
         report = run_validation(
             manifest, store, running, rejects_dir=rejects_staging,
@@ -144,11 +146,14 @@ def export(
                                    load_path=target.name)  # never the --out spelling: builds are position-free
             files = writers[format](context)
             files.append(write_labels(staging, manifest))  # label names for every reader, in every format
-            files.append(write_marker(staging, format))  # before SHA256SUMS, which covers every file
+            files.append(write_marker(staging, format, manifest.name))  # before SHA256SUMS, which covers every file
             files.append(write_checksums(staging, files, context.digests))
-            publish(staging, target, kind=format)
+            publish(staging, target, kind=format, name=manifest.name)
         final = tuple(target / f.relative_to(staging) for f in files)
         if rejects_staging is not None and not report.ok:
-            publish(rejects_staging, rejects_target, kind="rejects")
+            publish(rejects_staging, rejects_target, kind="rejects", name=manifest.name)
+        elif rejects_staging is not None and rejects_target.exists():
+            # Every record is valid now: rejects of an earlier run beside the build would mislead.
+            remove_output(rejects_target, kind="rejects", name=manifest.name)
     rejects = rejects_target if (not report.ok and rejects_target.exists()) else None
     return ExportResult(report=report, output=target, files=final, rejects=rejects, stats=stats)

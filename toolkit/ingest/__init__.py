@@ -116,23 +116,39 @@ def import_dataset(
     may not be replaced (checked before any input is read).
     """
     import re
+    import stat
 
     from toolkit.errors import ToolkitError
     from toolkit.ingest.dataset_writer import write_dataset
     from toolkit.publish import check_replaceable
+    from toolkit.readers import file_kind
 
     if tool not in importer_names():
         raise ToolkitError(f"unknown tool '{tool}' (choose from {', '.join(importer_names())})")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise ToolkitError(f"no such file or folder: {', '.join(missing)}")
-    check_replaceable(Path(out_dir))  # fail before a long read; write_dataset checks again under its lock
-    imported = get_importer(tool)(list(paths), options)
+    # A FIFO would hang an importer and a device never ends; the importers' own file lists would call
+    # them "no such file or folder". Refuse them here, by name and kind, before anything is read.
+    special: list[str] = []
+    for p in paths:
+        try:
+            mode = p.stat().st_mode
+        except OSError:
+            continue  # gone or unreadable since: the importer reports it with that file
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            special.append(f"{p} ({file_kind(mode)})")
+    if special:
+        raise ToolkitError(f"not a regular file or folder: {', '.join(special)}")
     slug = name or re.sub(r"[^a-z0-9-]+", "-", out_dir.resolve().name.lower()).strip("-")[:64] or "imported"
     if not slug[0].isalnum():
         slug = f"d{slug}"[:64]
+    # Fail before a long read; write_dataset checks again under its lock. An input inside --out
+    # would be deleted with the folder it sits in.
+    check_replaceable(Path(out_dir), paths, kind="dataset", name=slug)
+    imported = get_importer(tool)(list(paths), options)
     manifest = write_dataset(
-        imported, out_dir, slug, language=[options.language] if options.language != "und" else None
+        imported, out_dir, slug, language=[options.language] if options.language != "und" else None, inputs=paths
     )
     return ImportSummary(
         manifest,

@@ -43,6 +43,7 @@ from typing import Literal
 
 from toolkit.ingest import Imported, ImportOptions, ImportProblem
 from toolkit.ingest.dataset_writer import safe_id
+from toolkit.readers import open_regular
 
 Scheme = Literal["iob1", "iob2", "bioes"]
 
@@ -169,7 +170,8 @@ def _import_file(
     used_ids: set[str],
 ) -> None:
     try:
-        raw = path.read_bytes()
+        with open_regular(path) as stream:  # refuses a FIFO (hangs) or device (never ends) unopened
+            raw = stream.read()
     except OSError as error:
         imported.problems.append(ImportProblem(str(path), None, f"cannot read file: {error.strerror or error}"))
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -29,16 +30,18 @@ def safe_id(raw: object, prefix: str = "") -> str:
     return f"{(cleaned or 'id')[:100]}-{digest}"
 
 
-def write_dataset(imported: Imported, out_dir: Path, name: str, *, language: list[str] | None = None) -> Path:
+def write_dataset(imported: Imported, out_dir: Path, name: str, *, language: list[str] | None = None,
+                  inputs: Sequence[Path] = ()) -> Path:
     """Write `dataset.yaml`, `articles.jsonl` and `annotations.jsonl` as the folder `out_dir`; return the manifest path.
 
     The manifest declares every layer seen with every label seen, in first-seen order. Span layers
     are declared `overlap: true` because tools allow overlapping spans unless configured otherwise.
     The folder is staged beside `out_dir`, marked as a news-toolkit output and renamed into place
     (`toolkit.publish.atomic_directory`): an earlier import there is replaced whole, while a folder
-    the toolkit did not write (a hand-made dataset) is refused with a `ToolkitError` and left as is.
+    the toolkit did not write (a hand-made dataset), another dataset's output or one holding an
+    input is refused with a `ToolkitError` and left as is.
     """
-    with atomic_directory(out_dir, kind="dataset") as staging:
+    with atomic_directory(out_dir, kind="dataset", name=name, inputs=inputs) as staging:
         _write_files(imported, staging, name, language)
     return out_dir / "dataset.yaml"
 

@@ -392,16 +392,17 @@ def ingest_text(
     return TextIngestResult(articles=articles, problems=problems)
 
 
-def write_articles(result: TextIngestResult, out: Path) -> int:
+def write_articles(result: TextIngestResult, out: Path, inputs: Sequence[Path] = ()) -> int:
     """Write `result.articles` to `out` as JSONL (UTF-8, one object per line); return how many.
 
     The file is written beside `out` and renamed into place, so a failed write leaves any previous
     `out` untouched. Raises `ToolkitError` naming `out` if it cannot be written or if it exists and
-    is not a regular file (a device, a FIFO, `/dev/stdout`: those are never replaced).
+    is not a regular file (a device, a FIFO, `/dev/stdout`: those are never replaced) or is one of
+    the `inputs` the articles were read from.
     """
     from toolkit.publish import atomic_file
 
-    with atomic_file(Path(out)) as f:
+    with atomic_file(Path(out), inputs) as f:
         for article in result.articles:
             f.write(orjson.dumps(article))
             f.write(b"\n")

@@ -34,6 +34,7 @@ from typing import Literal
 from toolkit.ingest import Imported, ImportOptions, ImportProblem
 from toolkit.ingest.dataset_writer import safe_id
 from toolkit.offsets import utf16_to_codepoint_mapper
+from toolkit.readers import open_regular
 
 TITLE_MAX_CHARS = 200
 TOKEN_TYPE = "de.tudarmstadt.ukp.dkpro.core.api.segmentation.type.Token"
@@ -201,7 +202,8 @@ def _parse_file(
     path: Path, options: ImportOptions, problem: Callable[[int | None, str], None], imported: Imported
 ) -> _Document | None:
     try:
-        data = path.read_bytes()
+        with open_regular(path) as stream:  # refuses a FIFO (hangs) or device (never ends) unopened
+            data = stream.read()
     except OSError as exc:
         problem(None, f"cannot read file: {exc.strerror or exc}")
         return None

@@ -17,8 +17,9 @@ from toolkit.hygiene import duplicates
 from toolkit.hygiene.staging import HygieneSpec
 from toolkit.manifest import Manifest, load_manifest
 from toolkit.problems import RecordKind
+from toolkit.publish import refuse_input
 from toolkit.readers import DEFAULT_MAX_LINE_BYTES, Block, file_size, iter_blocks
-from toolkit.rejects import RejectsWriter
+from toolkit.rejects import RejectsWriter, check_rejects_folder
 from toolkit.store import StagingStore
 from toolkit.validation import cross
 from toolkit.validation.records import StageContext, stage
@@ -53,6 +54,8 @@ def run_validation(
     """
     files: list[tuple[Path, RecordKind]] = [(p, "article") for p in manifest.article_files]
     files += [(p, "annotation") for p in manifest.annotation_files]
+    if rejects_dir is not None:  # before the work: a rejects file fed back as an input must not be overwritten
+        check_rejects_folder(rejects_dir, {_display_name(p, manifest.root): p for p, _ in files})
     total = manifest.input_bytes()
     report = ValidationReport()
     done_before = 0
@@ -116,12 +119,15 @@ def validate(
     folder fails. Inputs must be inside the manifest's folder unless `allow_outside`.
     """
     manifest = load_manifest(path, allow_outside=allow_outside)
+    inputs = [manifest.path, *manifest.article_files, *manifest.annotation_files]
+    if report_path is not None:
+        refuse_input(Path(report_path), inputs)  # before the work, not after an hour of it
     with StagingStore(temp_dir, memory_limit) as store, open_engine(engine, manifest.input_bytes()) as running:
         report = run_validation(
             manifest, store, running, rejects_dir=rejects_dir, max_line_bytes=max_line_bytes, on_progress=on_progress
         )
     if report_path is not None:
-        report.write_json(report_path)
+        report.write_json(report_path, inputs)
     return report
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,9 +75,12 @@ class ValidationReport:
             "dropped_count": self.dropped_count,
         }
 
-    def write_json(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
+    def write_json(self, path: Path, inputs: Sequence[Path] = ()) -> None:
+        """Write the report atomically (a full disk leaves no half report); never over one of `inputs`."""
+        from toolkit.publish import atomic_file
+
+        with atomic_file(Path(path), inputs) as f:
+            f.write(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2))
 
 
 def iter_problem_lines(problems: Iterable[Problem]) -> Iterable[str]:
