@@ -79,3 +79,23 @@ def test_card_sections_and_split_sizes(make_dataset, tmp_path):
     articles_info = next(i for i in info if i["config_name"] == "articles")
     ds = datasets.load_dataset(str(out))
     assert {s["name"]: s["num_examples"] for s in articles_info["splits"]} == {k: len(v) for k, v in ds.items()}
+
+
+def test_hub_fields_and_notes_are_derived_from_the_build(make_dataset, tmp_path):
+    import datasets
+    import yaml
+    from conftest import article, span
+
+    from toolkit.export import export
+
+    root = make_dataset([article(), article(id="a2")],
+                        [span("e1", "PERSON", "Alice", annotator="model:ner"), span("e2", "ORG", "ACME", annotator="ann-1"),
+                         span("e3", "LOC", "Łódź")])
+    out = export(root, format="hf", out_dir=tmp_path).output
+    card = (out / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["annotations_creators"] == ["expert-generated", "machine-generated", "other"]
+    assert meta["multilinguality"] == ["monolingual"] and meta["source_datasets"] == ["original"]
+    assert "UTC" not in card.split("## Bias, risks, and limitations")[1]  # no dates in this corpus
+    assert "Do not pass `data_files=`" not in card
+    assert datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "c")).num_rows >= 1

@@ -96,8 +96,14 @@ def front_matter(
     split_files: dict[str, dict[str, list[str]]],
     split_sizes: dict[str, dict[str, tuple[int, int]]],
     n_articles: int,
+    stats: BuildStats | None = None,
 ) -> dict[str, Any]:
-    """The card's YAML data: Hub metadata, `configs` (data files per split) and `dataset_info`."""
+    """The card's YAML data: Hub metadata, `configs` (data files per split) and `dataset_info`.
+
+    With the build's `stats`, the Hub fields that describe the data are derived from it:
+    `annotations_creators` from who the annotations say made them, `multilinguality` from the
+    languages of the articles.
+    """
     license_id = str(manifest.get("license", "unknown")).lower()
     data: dict[str, Any] = {"pretty_name": one_line(manifest.get("pretty_name") or manifest.name)}
     if license_id in HUB_LICENSES:
@@ -108,6 +114,12 @@ def front_matter(
         if manifest.get("license_link"):
             data["license_link"] = one_line(manifest.get("license_link"))
     data["language"] = [one_line(x) for x in manifest.get("language") or []] or ["und"]
+    if stats is not None:
+        data["annotations_creators"] = _annotations_creators(stats)
+        data["language_creators"] = ["found"]  # news text, written by its publishers
+        languages = {lang for lang, n in stats.languages.items() if lang and n}
+        data["multilinguality"] = ["multilingual" if len(languages) > 1 else "monolingual"]
+        data["source_datasets"] = ["original"]
     data["size_categories"] = [size_category(n_articles)]
     tasks = manifest.get("task_categories")
     if not tasks:
@@ -141,6 +153,16 @@ def front_matter(
     return data
 
 
+def _annotations_creators(stats: BuildStats) -> list[str]:
+    """Hub `annotations_creators` from the annotators the data names (`model:…` is machine output)."""
+    if not sum(stats.annotations.values()):
+        return ["no-annotation"]
+    kinds = {"machine-generated" if a.startswith("model:") else "expert-generated" for a in stats.annotators}
+    if sum(stats.annotators.values()) < sum(stats.annotations.values()):
+        kinds.add("other")  # some annotations do not say who made them
+    return sorted(kinds)
+
+
 def render_card(
     manifest: Manifest,
     features: dict[str, Any],
@@ -152,7 +174,7 @@ def render_card(
     """The whole `README.md` text."""
     n_articles = sum(stats.articles.values())
     n_annotations = sum(stats.annotations.values())
-    meta = front_matter(manifest, features, split_files, split_sizes, n_articles)
+    meta = front_matter(manifest, features, split_files, split_sizes, n_articles, stats)
     yaml_text = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
     title = escape(one_line(manifest.get("pretty_name") or manifest.name))
     parts = [f"---\n{yaml_text}---", f"# {title}"]
@@ -248,8 +270,10 @@ def _how_to_load(load_path: str, manifest: Manifest) -> str:
                   f"if row[{doc!r}] is not None else None)"]
     code = "\n".join(lines)
     return ("## How to load\n\n" + fenced(code, "python") + "\n\n"
-            f"On the Hub, replace the folder by the repository id. Do not pass `data_files=`: it makes `datasets` "
-            f"ignore the label names stored in this card. Layers: {', '.join(escape(n) for n in layers) or 'none'}.")
+            "On the Hub, replace the folder by the repository id. The label names are stored in this card and in "
+            "each Parquet file's metadata, so `load_dataset('parquet', data_files=…)` and streaming keep them too; "
+            f"`labels.parquet` maps class ids to names for other readers. "
+            f"Layers: {', '.join(escape(n) for n in layers) or 'none'}.")
 
 
 def _structure(manifest: Manifest, features: dict[str, Any]) -> str:
@@ -334,7 +358,8 @@ def _annotation_process(manifest: Manifest, stats: BuildStats) -> str:
 
 
 def _limitations(manifest: Manifest, stats: BuildStats) -> str:
-    notes = ["Publication times are stored as UTC timestamps; the original UTC offset of each article is not kept."]
+    notes = ["Publication times are stored as UTC timestamps; the original UTC offset of each article is not kept."
+             ] if stats.first_published is not None else []
     if manifest.splits.by == "hash" and not manifest.splits.group_by:
         notes.append("Splits keep duplicates together but are otherwise random by article, not by time or source: "
                      "articles from the same story or outlet can appear in several splits, which can overstate "
@@ -351,4 +376,6 @@ def _limitations(manifest: Manifest, stats: BuildStats) -> str:
         notes.append("Some declared labels have no example in the data: see the label tables.")
     if len(stats.languages) > 1:
         notes.append("The corpus mixes languages; per-language sizes are listed under Source data.")
+    if not notes:
+        notes.append("None found in the data by news-toolkit's checks; read the sources before use.")
     return "## Bias, risks, and limitations\n\n" + "\n".join(f"- {n}" for n in notes)
