@@ -89,7 +89,7 @@ def test_hub_fields_and_notes_are_derived_from_the_build(make_dataset, tmp_path)
     from toolkit.export import export
 
     root = make_dataset([article(), article(id="a2")],
-                        [span("e1", "PERSON", "Alice", annotator="model:ner"), span("e2", "ORG", "ACME", annotator="ann-1"),
+                        [span("e1", "PERSON", "Alice", annotator="model:ner", confidence=0.9), span("e2", "ORG", "ACME", annotator="ann-1"),
                          span("e3", "LOC", "Łódź")])
     out = export(root, format="hf", out_dir=tmp_path).output
     card = (out / "README.md").read_text(encoding="utf-8")
@@ -98,4 +98,5 @@ def test_hub_fields_and_notes_are_derived_from_the_build(make_dataset, tmp_path)
     assert meta["multilinguality"] == ["monolingual"] and meta["source_datasets"] == ["original"]
     assert "UTC" not in card.split("## Bias, risks, and limitations")[1]  # no dates in this corpus
     assert "Do not pass `data_files=`" not in card
+    assert "| entities | 1 | 1 | 0.900 | 1 |" in card  # gold, silver with its mean confidence, unnamed
     assert datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "c")).num_rows >= 1

@@ -179,6 +179,10 @@ def _add_stats(stats: Any, batch: list[Stored], split_of: list[str], counts: np.
     for (layer, label), count in Counter(zip(ann["layer"].to_pylist(), ann["label"].to_pylist(), strict=True)).items():
         stats.labels.setdefault(layer, Counter())[label] += count
     stats.annotators.update(a for a in ann["annotator"].to_pylist() if a)
+    confidences = ann["confidence"].to_pylist() if "confidence" in ann else [None] * len(ann["layer"])
+    for layer, annotator, confidence in zip(ann["layer"].to_pylist(), ann["annotator"].to_pylist(), confidences,
+                                            strict=True):
+        stats.add_origin(layer, annotator, confidence)
     if stats.example is None and "train" in split_of:
         _, record, annotation_records, _ = batch[split_of.index("train")]
         stats.example = {"article": orjson.loads(record),

@@ -351,6 +351,15 @@ def _annotation_process(manifest: Manifest, stats: BuildStats) -> str:
              if stats.annotators else "The annotations do not say who made them. ")
     text += "Every annotation passed news-toolkit validation: offsets inside the text, quoted text equal to the " \
             "annotated slice, labels declared in the manifest, references resolved."
+    if stats.origins:
+        text += ("\n\nGold and silver, per layer: annotations by a named person (human), by a model "
+                 "(annotator `model:…`, with their mean confidence) and without an annotator.\n\n")
+        rows = []
+        for layer, counts in stats.origins.items():
+            n = counts["confidence_n"]
+            mean = f"{counts['confidence_micro'] / n / 1_000_000:.3f}" if n else "–"
+            rows.append([cell(layer), f"{counts['human']:,}", f"{counts['model']:,}", mean, f"{counts['unnamed']:,}"])
+        text += _table(["layer", "human", "model", "model mean confidence", "unnamed"], rows)
     if stats.annotators:
         listed = stats.annotators.most_common(20)
         text += "\n\n" + _table(["annotator", "annotations"], [[cell(a), f"{n:,}"] for a, n in listed])

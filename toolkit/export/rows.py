@@ -48,6 +48,20 @@ class BuildStats:
     last_published: datetime | None = None
     example: dict[str, Any] | None = None
     split_plan: Any = None  # hygiene.groups.SplitPlan of the whole build (set once, not merged)
+    # layer → Counter of origin ("human", "model", "unnamed") and of model confidences in millionths
+    # (integers: the same sum whatever the batching, so the card is byte-identical).
+    origins: dict[str, Counter] = field(default_factory=dict)
+
+    def add_origin(self, layer: str, annotator: Any, confidence: Any) -> None:
+        """Count one annotation as gold (a named person), silver (`model:…`) or unnamed."""
+        counts = self.origins.setdefault(layer, Counter())
+        if isinstance(annotator, str) and annotator.startswith("model:"):
+            counts["model"] += 1
+            if isinstance(confidence, int | float) and not isinstance(confidence, bool):
+                counts["confidence_n"] += 1
+                counts["confidence_micro"] += round(confidence * 1_000_000)
+        else:
+            counts["human" if annotator else "unnamed"] += 1
 
     def add(self, split: str, article: dict[str, Any], annotations: list[dict[str, Any]]) -> None:
         self.articles[split] += 1
@@ -68,6 +82,7 @@ class BuildStats:
             annotator = ann.get("annotator")
             if annotator:
                 annotators[annotator] += 1
+            self.add_origin(layer, annotator, ann.get("confidence"))
         if self.example is None and split == "train":
             self.example = {"article": article, "annotations": annotations[:5]}
 
@@ -89,6 +104,8 @@ class BuildStats:
             mine.update(theirs)
         for layer, counts in later.labels.items():
             self.labels.setdefault(layer, Counter()).update(counts)
+        for layer, counts in later.origins.items():
+            self.origins.setdefault(layer, Counter()).update(counts)
         self._dates(later.first_published, later.last_published)
         if self.example is None:
             self.example = later.example
