@@ -73,6 +73,12 @@ class Compression(StrEnum):
     zst = "zst"
 
 
+class Annotators(StrEnum):
+    all = "all"
+    human = "human"
+    model = "model"
+
+
 class OffsetUnit(StrEnum):
     codepoint = "codepoint"
     utf16 = "utf16"
@@ -180,6 +186,9 @@ def export(
         bool, typer.Option(help="Export the valid records; write the invalid ones to <out>/<name>.rejects/.")
     ] = False,
     compression: Annotated[Compression, typer.Option(help="JSONL only: none, gz or zst.")] = Compression.none,
+    annotators: Annotated[
+        Annotators, typer.Option(help="Keep all annotations, only human ones (gold) or only model output (silver).")
+    ] = Annotators.all,
     max_line_bytes: Annotated[int, typer.Option(min=1, help="Longest line accepted, in bytes.")] = 32 * 1024 * 1024,
     workers: Workers = 0,
     engine: EngineName = Engine.local,
@@ -201,6 +210,7 @@ def export(
         with progress_bar("validating") as on_validate, progress_bar("writing") as on_write:
             return export_dataset(
                 path, format=format.value, out_dir=out, skip_invalid=skip_invalid, jsonl_compression=compression.value,
+                annotators=annotators.value,
                 max_line_bytes=max_line_bytes, on_validate_progress=on_validate, on_write_progress=on_write,
                 engine=_engine(engine, workers, ray_address), memory_limit=memory_limit, allow_outside=allow_outside,
             )

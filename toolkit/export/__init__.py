@@ -17,7 +17,7 @@ from toolkit.arrow_types import RowPlan, row_plan
 from toolkit.engines import Engine, EngineOptions, open_engine
 from toolkit.errors import ToolkitError
 from toolkit.export.labels import write_labels
-from toolkit.export.rows import BuildStats
+from toolkit.export.rows import ANNOTATORS, Annotators, BuildStats
 from toolkit.manifest import Manifest, load_manifest
 from toolkit.publish import held_target, publish, remove_output, staging_directory, write_marker
 from toolkit.readers import DEFAULT_MAX_LINE_BYTES
@@ -41,7 +41,8 @@ class BuildContext:
     jsonl_compression: str = "none"
     on_progress: Progress | None = None
     load_path: str = "dist/dataset"
-    digests: dict[Path, str] = field(default_factory=dict)  # sha256 of files already hashed (each file once)
+    digests: dict[Path, str] = field(default_factory=dict)
+    annotators: Annotators = "all"  # sha256 of files already hashed (each file once)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def export(
     out_dir: Path | str = "dist",
     skip_invalid: bool = False,
     jsonl_compression: str = "none",
+    annotators: Annotators = "all",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     on_validate_progress: Progress | None = None,
     on_write_progress: Progress | None = None,
@@ -115,6 +117,8 @@ def export(
     writers = _formats()
     if format not in writers:
         raise ToolkitError(f"unknown format '{format}' (choose from {', '.join(writers)})")
+    if annotators not in ANNOTATORS:
+        raise ToolkitError(f"unknown annotators '{annotators}' (choose from {', '.join(ANNOTATORS)})")
     if jsonl_compression not in ("none", "gz", "zst"):
         raise ToolkitError(f"unknown JSONL compression '{jsonl_compression}' (choose none, gz or zst)")
     manifest = load_manifest(path, allow_outside=allow_outside)
@@ -140,10 +144,11 @@ def export(
         )
         if not report.ok and not skip_invalid:
             return ExportResult(report=report, output=None)
-        stats = BuildStats()
+        stats = BuildStats(kept_annotators=annotators)
         with staging_directory(target) as staging:
+            # load_path: never the --out spelling, so builds do not depend on where they were written.
             context = BuildContext(manifest, store, plan, staging, stats, running, jsonl_compression, on_write_progress,
-                                   load_path=target.name)  # never the --out spelling: builds are position-free
+                                   load_path=target.name, annotators=annotators)
             files = writers[format](context)
             files.append(write_labels(staging, manifest))  # label names for every reader, in every format
             files.append(write_marker(staging, format, manifest.name))  # before SHA256SUMS, which covers every file

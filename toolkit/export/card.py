@@ -351,6 +351,10 @@ def _annotation_process(manifest: Manifest, stats: BuildStats) -> str:
              if stats.annotators else "The annotations do not say who made them. ")
     text += "Every annotation passed news-toolkit validation: offsets inside the text, quoted text equal to the " \
             "annotated slice, labels declared in the manifest, references resolved."
+    if stats.kept_annotators != "all":
+        which = "a named person's (gold)" if stats.kept_annotators == "human" else "a model's (silver)"
+        text += (f"\n\nThis build keeps only the annotations that are {which} (`export --annotators "
+                 f"{stats.kept_annotators}`); a relation is left out with either of its ends.")
     if stats.origins:
         text += ("\n\nGold and silver, per layer: annotations by a named person (human), by a model "
                  "(annotator `model:…`, with their mean confidence) and without an annotator.\n\n")

@@ -63,7 +63,7 @@ def write(context: Any) -> list[Path]:
 
     from toolkit.export.loadable import jsonl_features, write_readme
 
-    rows = RowContext(context.plan, context.manifest.splits, "jsonl")
+    rows = RowContext(context.plan, context.manifest.splits, "jsonl", annotators=context.annotators)
     shards = write_splits(context.store, rows, context.engine, context.stats, make_writer, context.on_progress)
     files = [p for splits in shards.values() for paths in splits.values() for p in paths]
     readme = write_readme(context.staging, context.manifest, shards, "jsonl", jsonl_features(context.plan))

@@ -104,5 +104,5 @@ def write_config_shards(context: Any) -> dict[str, dict[str, list[Path]]]:
     def make_writer(config: str, split: str) -> ParquetSplitWriter:
         return ParquetSplitWriter(context.staging / "data" / config, split, schemas[config])
 
-    rows = RowContext(context.plan, context.manifest.splits, "arrow", schemas)
+    rows = RowContext(context.plan, context.manifest.splits, "arrow", schemas, context.annotators)
     return write_splits(context.store, rows, context.engine, context.stats, make_writer, context.on_progress)

@@ -51,6 +51,7 @@ class BuildStats:
     # layer → Counter of origin ("human", "model", "unnamed") and of model confidences in millionths
     # (integers: the same sum whatever the batching, so the card is byte-identical).
     origins: dict[str, Counter] = field(default_factory=dict)
+    kept_annotators: str = "all"  # `export --annotators`: the card says which annotations the build holds
 
     def add_origin(self, layer: str, annotator: Any, confidence: Any) -> None:
         """Count one annotation as gold (a named person), silver (`model:…`) or unnamed."""
@@ -113,6 +114,8 @@ class BuildStats:
 
 Row = dict[str, Any]
 StoredArticle = tuple[str, bytes, list[bytes], str]  # id, record, annotation records, split
+Annotators = Literal["all", "human", "model"]
+ANNOTATORS: tuple[Annotators, ...] = ("all", "human", "model")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class RowContext:
     splits: Splits
     output: Literal["arrow", "jsonl"]
     schemas: dict[str, pa.Schema] | None = None  # config → Arrow schema, for "arrow"
+    annotators: Annotators = "all"  # which annotations the build keeps: gold (human), silver (model) or all
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,8 @@ class BuiltBatch:
 
 def build_batch(context: RowContext, batch: list[StoredArticle]) -> BuiltBatch:
     """Rows of a batch of stored articles, grouped by (config, split), in read order."""
+    if context.annotators != "all":
+        batch = [keep_annotators(stored, context.annotators) for stored in batch]
     if context.output == "arrow":
         assert context.schemas is not None
         stats = BuildStats()
@@ -143,6 +149,25 @@ def build_batch(context: RowContext, batch: list[StoredArticle]) -> BuiltBatch:
         except pa.ArrowException:
             pass  # records Arrow's reader does not take as they are: build this batch from dicts
     return _build_from_dicts(context, batch)
+
+
+def annotation_origin(annotation: dict[str, Any]) -> str:
+    """"model" for `annotator: model:…` (silver), "human" for a named person (gold), else "unnamed"."""
+    annotator = annotation.get("annotator")
+    if isinstance(annotator, str) and annotator.startswith("model:"):
+        return "model"
+    return "human" if annotator else "unnamed"
+
+
+def keep_annotators(stored: StoredArticle, origin: Annotators) -> StoredArticle:
+    """The article with only the annotations of `origin`; a relation goes when either of its ends went."""
+    article_id, record, annotation_records, split = stored
+    parsed = [(data, orjson.loads(data)) for data in annotation_records]
+    kept = [(data, ann) for data, ann in parsed if annotation_origin(ann) == origin]
+    ids = {ann["id"] for _, ann in kept}
+    kept = [(data, ann) for data, ann in kept
+            if ann.get("head") is None or (ann["head"] in ids and ann.get("tail") in ids)]
+    return article_id, record, [data for data, _ in kept], split
 
 
 def _build_from_dicts(context: RowContext, batch: list[StoredArticle]) -> BuiltBatch:
