@@ -569,3 +569,17 @@ def test_rejects_of_an_earlier_run_go_once_every_record_is_valid(make_dataset, t
     make_dataset([article(), article(id="a2")])  # fixed
     second = export(root, format="parquet", out_dir=tmp_path / "out", skip_invalid=True)
     assert second.report.ok and second.rejects is None and not first.rejects.exists()
+
+
+@pytest.mark.parametrize("command", ["html", "warc"])
+def test_web_ingest_never_writes_over_its_input(tmp_path, command):
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    page = tmp_path / ("page.html" if command == "html" else "crawl.warc")
+    page.write_bytes(b"<html><head><title>T</title></head><body><p>Some text.</p></body></html>")
+    before = page.read_bytes()
+    result = CliRunner().invoke(app, ["ingest", command, str(page), "--out", str(page)])
+    assert result.exit_code == 2 and "is an input of this run" in result.output, result.output
+    assert page.read_bytes() == before

@@ -196,7 +196,8 @@ def ingest_html(
                 continue
             yield WebPage(content, str(path), position=done, meta={"html_file": path.name})
 
-    collect(pages(), result, ExtractOptions(language), engine, total, on_progress, out)
+    collect(pages(), result, ExtractOptions(language), engine, total, on_progress, out,
+            inputs=[path for path, _, _ in files])
     return result
 
 
@@ -228,11 +229,15 @@ def collect(
     input_bytes: int,
     on_progress: ProgressCallback | None,
     out: Path | None,
+    inputs: Sequence[Path] = (),
 ) -> None:
-    """Extract `items` into `result` (its articles kept, or streamed to `out` atomically when one is given)."""
+    """Extract `items` into `result` (its articles kept, or streamed to `out` atomically when one is given).
+
+    `out` may not be one of the `inputs` (it would be lost).
+    """
     from toolkit.publish import atomic_file
 
-    with atomic_file(Path(out)) if out is not None else nullcontext() as sink:
+    with atomic_file(Path(out), inputs) if out is not None else nullcontext() as sink:
         for outcome in extract_pages(items, options, engine, input_bytes, on_progress):
             if isinstance(outcome, WebProblem):
                 result.problems.append(outcome)

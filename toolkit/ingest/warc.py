@@ -93,7 +93,8 @@ def ingest_warc(
                 yield item
             done += size
 
-    collect(pages(), result, ExtractOptions(language), engine, work, _in_file_bytes(on_progress, total), out)
+    collect(pages(), result, ExtractOptions(language), engine, work, _in_file_bytes(on_progress, total), out,
+            inputs=[path for path, _, _ in files])
     return result
 
 
