@@ -89,9 +89,10 @@ class RejectsWriter:
     `sources` maps the file names problems carry to the input files, for over-long lines.
     """
 
-    def __init__(self, directory: Path, sources: dict[str, Path]) -> None:
+    def __init__(self, directory: Path, sources: dict[str, Path], shown_as: Path | None = None) -> None:
         self.directory = directory
         self.sources = sources
+        self.shown_as = shown_as  # the folder messages name (export stages rejects under a temporary name)
         self._open: dict[str, tuple[BinaryIO, BinaryIO, list[int]]] = {}
         self._copiers: dict[str, _LineCopier] = {}
         self._stack = ExitStack()
@@ -115,6 +116,12 @@ class RejectsWriter:
         except OSError as exc:
             raise ToolkitError(f"{path}: cannot write rejects ({exc.strerror or exc})") from None
 
+    def _shown(self, name: str) -> Path:
+        path = Path(name)
+        if self.shown_as is not None and path.is_relative_to(self.directory):
+            return self.shown_as / path.relative_to(self.directory)
+        return path
+
     def write(self, name: str, raw: RawLine, problems: list[Problem]) -> None:
         lines, problem_file, counter = self._files(name)
         try:
@@ -135,7 +142,7 @@ class RejectsWriter:
             }
             problem_file.write(orjson.dumps(entry) + b"\n")
         except OSError as exc:
-            raise ToolkitError(f"{lines.name}: cannot write rejects ({exc.strerror or exc})") from None
+            raise ToolkitError(f"{self._shown(lines.name)}: cannot write rejects ({exc.strerror or exc})") from None
 
     def close(self) -> None:
         """Flush and close every file; a write that fails only now (a full disk) names its file."""
@@ -145,7 +152,8 @@ class RejectsWriter:
                     try:
                         file.close()  # type: ignore[union-attr]
                     except OSError as exc:
-                        raise ToolkitError(f"{file.name}: cannot write rejects ({exc.strerror or exc})") from None
+                        raise ToolkitError(f"{self._shown(file.name)}: cannot write rejects "
+                                           f"({exc.strerror or exc})") from None
         finally:
             self._stack.close()
             self._open.clear()

@@ -140,7 +140,7 @@ def export(
           stage_rejects as rejects_staging, open_engine(engine, manifest.input_bytes()) as running):
         report = run_validation(
             manifest, store, running, rejects_dir=rejects_staging,
-            max_line_bytes=max_line_bytes, on_progress=on_validate_progress,
+            max_line_bytes=max_line_bytes, on_progress=on_validate_progress, rejects_shown_as=rejects_target,
         )
         if not report.ok and not skip_invalid:
             return ExportResult(report=report, output=None)

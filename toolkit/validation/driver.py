@@ -47,8 +47,11 @@ def run_validation(
     rejects_dir: Path | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     on_progress: Callable[[int, int], None] | None = None,
+    rejects_shown_as: Path | None = None,
 ) -> ValidationReport:
     """Validate every record of `manifest`, leaving the accepted ones in `store` (what export reads).
+
+    `rejects_shown_as`: the folder error messages name when `rejects_dir` is a staging folder.
 
     Per-record checks run in batches on `engine`; cross-record checks run in the store.
     """
@@ -84,7 +87,7 @@ def run_validation(
         report.counts[kind].read += clean
         report.counts[kind].valid += clean
     sources = dict(zip(report.files, (path for path, _ in files), strict=True))
-    rejects = RejectsWriter(rejects_dir, sources) if rejects_dir is not None else None
+    rejects = RejectsWriter(rejects_dir, sources, rejects_shown_as) if rejects_dir is not None else None
     try:
         cross.Resolver(manifest.layers, store, report, rejects, report.files, manifest.duplicates.policy).run()
     finally:
