@@ -38,3 +38,19 @@ def test_the_cli_lists_every_registered_importer():
     from toolkit.ingest import importer_names
 
     assert [tool.value for tool in Tool] == list(importer_names())
+
+
+def test_the_cli_choices_are_the_librarys():
+    import typing
+
+    from toolkit.cli import Annotators, Compression, Engine, ExportFormat
+    from toolkit.engines import EngineOptions
+    from toolkit.export import _formats
+    from toolkit.export.jsonl import SUFFIX
+    from toolkit.export.rows import ANNOTATORS
+
+    assert [f.value for f in ExportFormat] == list(_formats())
+    assert [c.value for c in Compression] == list(SUFFIX)
+    assert [a.value for a in Annotators] == list(ANNOTATORS)
+    engine_type = typing.get_type_hints(EngineOptions)["engine"]
+    assert [e.value for e in Engine] == list(typing.get_args(engine_type))

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from toolkit.ingest import Imported, ImportOptions, ImportProblem
 from toolkit.ingest.dataset_writer import safe_id
+from toolkit.ingest.files import read_export_file
 from toolkit.offsets import utf16_to_codepoint_mapper
-from toolkit.readers import open_regular
 
 ENTITY_LAYER = "entities"
 RELATION_LAYER = "relations"
@@ -123,11 +123,8 @@ def _collect(paths: Sequence[Path], imported: Imported) -> list[_Document]:
 
 def _read_utf8(path: Path, imported: Imported) -> str | None:
     """The file's text exactly as stored (no newline translation: offsets count every character)."""
-    try:
-        with open_regular(path) as stream:  # refuses a FIFO (hangs) or device (never ends) unopened
-            data = stream.read()
-    except OSError as exc:
-        imported.problems.append(ImportProblem(str(path), None, f"cannot read file: {exc.strerror or exc}"))
+    data = read_export_file(path, imported.problems)
+    if data is None:
         return None
     try:
         return data.decode("utf-8")

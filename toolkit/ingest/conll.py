@@ -43,7 +43,7 @@ from typing import Literal
 
 from toolkit.ingest import Imported, ImportOptions, ImportProblem
 from toolkit.ingest.dataset_writer import safe_id
-from toolkit.readers import open_regular
+from toolkit.ingest.files import read_export_file
 
 Scheme = Literal["iob1", "iob2", "bioes"]
 
@@ -169,11 +169,8 @@ def _import_file(
     imported: Imported,
     used_ids: set[str],
 ) -> None:
-    try:
-        with open_regular(path) as stream:  # refuses a FIFO (hangs) or device (never ends) unopened
-            raw = stream.read()
-    except OSError as error:
-        imported.problems.append(ImportProblem(str(path), None, f"cannot read file: {error.strerror or error}"))
+    raw = read_export_file(path, imported.problems)
+    if raw is None:
         return
     lines = _decode_lines(raw)
     tab = any(text is not None and "\t" in text for _, text in lines)

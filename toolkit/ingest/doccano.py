@@ -28,8 +28,8 @@ from typing import Any
 
 from toolkit.ingest import Imported, ImportOptions, ImportProblem, LayerKind
 from toolkit.ingest.dataset_writer import safe_id
+from toolkit.ingest.files import read_export_file
 from toolkit.offsets import utf16_to_codepoint_mapper
-from toolkit.readers import open_regular
 
 SPAN_LAYER = "entities"
 LABEL_LAYER = "label"
@@ -95,11 +95,8 @@ def _expand(paths: Sequence[Path]) -> list[Path]:
 
 def _records(path: Path, problems: list[ImportProblem]) -> Iterator[tuple[int, Any]]:
     """Yield (line, JSON value) for each record of a file; unreadable lines become problems."""
-    try:
-        with open_regular(path) as stream:  # refuses a FIFO (hangs) or device (never ends) unopened
-            raw = stream.read()
-    except OSError as error:
-        problems.append(ImportProblem(str(path), None, f"cannot read file: {error.strerror or error}"))
+    raw = read_export_file(path, problems)
+    if raw is None:
         return
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]  # a BOM from Windows editors; not part of the first record

@@ -26,8 +26,8 @@ from typing import Any
 
 from toolkit.ingest import Imported, ImportOptions, ImportProblem, LayerKind
 from toolkit.ingest.dataset_writer import safe_id
+from toolkit.ingest.files import read_export_file
 from toolkit.offsets import utf16_to_codepoint_mapper
-from toolkit.readers import open_regular
 
 _LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _JSON_WS = re.compile(r"[ \t\n\r]*")
@@ -102,11 +102,8 @@ def _expand(paths: Sequence[Path], pattern: str) -> list[Path]:
 
 def _tasks(path: Path, problems: list[ImportProblem]) -> list[tuple[int, int, dict]]:
     """The task objects of one export file as (index, line it starts on, task); problems appended."""
-    try:
-        with open_regular(path) as stream:  # refuses a FIFO (hangs) or device (never ends) unopened
-            raw = stream.read()
-    except OSError as error:
-        problems.append(ImportProblem(str(path), None, f"cannot read file: {error.strerror or error}"))
+    raw = read_export_file(path, problems)
+    if raw is None:
         return []
     try:
         text = raw.decode("utf-8-sig")

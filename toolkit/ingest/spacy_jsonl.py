@@ -35,8 +35,8 @@ import orjson
 
 from toolkit.ingest import Imported, ImportOptions, ImportProblem
 from toolkit.ingest.dataset_writer import safe_id
+from toolkit.ingest.files import read_export_file
 from toolkit.offsets import utf16_to_codepoint_mapper
-from toolkit.readers import open_regular
 
 SPAN_LAYER = "entities"
 LABEL_LAYER = "label"
@@ -108,11 +108,8 @@ def _expand(paths: Sequence[Path], imported: Imported) -> list[Path]:
 
 def _records(path: Path, imported: Imported) -> Iterator[tuple[int, Any]]:
     """(line, JSON value) for each non-blank line; lines that are not JSON become problems."""
-    try:
-        with open_regular(path) as stream:  # refuses a FIFO (hangs) or device (never ends) unopened
-            raw = stream.read()
-    except OSError as error:
-        imported.problems.append(ImportProblem(str(path), None, f"cannot read file: {error.strerror or error}"))
+    raw = read_export_file(path, imported.problems)
+    if raw is None:
         return
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]

@@ -33,8 +33,8 @@ from typing import Literal
 
 from toolkit.ingest import Imported, ImportOptions, ImportProblem
 from toolkit.ingest.dataset_writer import safe_id
+from toolkit.ingest.files import read_export_file
 from toolkit.offsets import utf16_to_codepoint_mapper
-from toolkit.readers import open_regular
 
 TITLE_MAX_CHARS = 200
 TOKEN_TYPE = "de.tudarmstadt.ukp.dkpro.core.api.segmentation.type.Token"
@@ -201,11 +201,8 @@ def _read_file(
 def _parse_file(
     path: Path, options: ImportOptions, problem: Callable[[int | None, str], None], imported: Imported
 ) -> _Document | None:
-    try:
-        with open_regular(path) as stream:  # refuses a FIFO (hangs) or device (never ends) unopened
-            data = stream.read()
-    except OSError as exc:
-        problem(None, f"cannot read file: {exc.strerror or exc}")
+    data = read_export_file(path, imported.problems)
+    if data is None:
         return None
     try:
         content = data.decode("utf-8")
