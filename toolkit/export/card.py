@@ -296,6 +296,16 @@ def _structure(manifest: Manifest, features: dict[str, Any]) -> str:
         text += ("\n\n### Config `annotations`\n\nOne row per annotation; `layer` and `label` are strings. "
                  "Offsets count Unicode code points (Python `str` indices), end exclusive.\n\n")
         text += _table(["field", "type", "description"], rows)
+    for config in (c for c in features if c.startswith("classify-")):
+        layer = config.removeprefix("classify-")
+        text += (f"\n\n### Config `{escape(config)}` (ready to train)\n\nOne row per article that has a "
+                 f"`{escape(layer)}` label: `id`, `title`, `text` and `label` "
+                 f"({escape(feature_type(features[config]['label']))}).\n\n"
+                 + fenced("from datasets import load_dataset\n"
+                          f"ds = load_dataset('<this folder or repo id>', {config!r})\n"
+                          "names = ds['train'].features['label']"
+                          + (".feature.names" if "List" in feature_type(features[config]["label"]) else ".names"),
+                          "python"))
     return text
 
 

@@ -256,10 +256,15 @@ def _class_labels(configs: Mapping[str, Features]) -> dict[str, list[str]]:
             for sub in feature.values():
                 visit(column, sub)
 
-    for features in configs.values():
+    for config, features in configs.items():
         for column, feature in features.items():
-            visit(column, feature)
+            visit(_label_key(config, column), feature)
     return found
+
+
+def _label_key(config: str, column: str) -> str:
+    """Whose labels a ClassLabel column holds: the layer's name in `articles`, `<view>.<column>` in a view."""
+    return column if config == "articles" else f"{config}.{column}"
 
 
 def _labels_id(column: str) -> str:
@@ -357,7 +362,7 @@ def _field(
         field["dataType"] = "sc:Integer"
         labels = ", ".join(f"{index} = {label}" for index, label in enumerate(feature.names))
         description = (f"{_sentence(description)} Class label, an index into: {labels} "
-                       f"(record set {_labels_id(column)}).")
+                       f"(record set {_labels_id(_label_key(config, column))}).")
     elif isinstance(feature, Value):
         field["dataType"] = _value_type(feature.dtype, field_id)
     elif isinstance(feature, Json):

@@ -11,6 +11,7 @@ from toolkit.arrow_types import annotation_features, article_features
 from toolkit.export.card import render_card
 from toolkit.export.croissant import croissant_metadata
 from toolkit.export.parquet import write_config_shards
+from toolkit.export.views import classify_config, write_classify_views
 from toolkit.schemas import field_descriptions
 
 
@@ -21,6 +22,10 @@ def write(context: Any) -> list[Path]:
     shards = write_config_shards(context)
     features = {"articles": article_features(context.plan), "annotations": annotation_features(context.plan)}
     features = {config: features[config] for config in shards}
+    if "articles" in shards:  # task views, derived from the article shards just written
+        view_shards, view_features = write_classify_views(staging, manifest.layers, shards["articles"])
+        shards.update(view_shards)
+        features.update({config: view_features[config] for config in view_shards})
     relative = {
         config: {split: [p.relative_to(staging).as_posix() for p in files] for split, files in splits.items()}
         for config, splits in shards.items()
@@ -38,6 +43,8 @@ def write(context: Any) -> list[Path]:
     descriptions = {"articles": field_descriptions("article"), "annotations": field_descriptions("annotation")}
     for name, layer in manifest.layers.items():
         descriptions["articles"][name] = layer.description or f"{layer.kind} layer '{name}': {', '.join(layer.labels)}"
+        if classify_config(name) in shards:
+            descriptions[classify_config(name)] = {**descriptions["articles"], "label": descriptions["articles"][name]}
     metadata = croissant_metadata(
         name=manifest.name,
         description=manifest.get("description") or manifest.get("pretty_name") or manifest.name,
