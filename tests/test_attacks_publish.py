@@ -157,7 +157,12 @@ def test_a_crash_between_the_renames_is_undone_by_the_next_run(make_dataset: Dat
     assert leftovers(out) == []
 
 
-def test_a_failed_second_rename_puts_the_old_build_back(small: Path, tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize(("failure", "raised"), [
+    (OSError(errno.EIO, "Input/output error"), ToolkitError),  # a failed second rename
+    (KeyboardInterrupt(), KeyboardInterrupt),  # Ctrl-C between the renames
+])
+def test_a_failure_between_the_renames_puts_the_old_build_back(small: Path, tmp_path: Path, monkeypatch,
+                                                               failure: BaseException, raised: type):
     out = tmp_path / "dist"
     build = export(small, format="parquet", out_dir=out).output
     before = snapshot(build)
@@ -167,31 +172,11 @@ def test_a_failed_second_rename_puts_the_old_build_back(small: Path, tmp_path: P
 
     def replace(src, dst):
         if ".tmp-" in Path(src).name:
-            raise OSError(errno.EIO, "Input/output error")
+            raise failure
         return real_replace(src, dst)
 
     monkeypatch.setattr(publish.os, "replace", replace)
-    with pytest.raises(ToolkitError, match=str(build)):
-        export(small, format="parquet", out_dir=out)
-    assert snapshot(build) == before
-    assert leftovers(out) == []
-
-
-def test_ctrl_c_between_the_renames_puts_the_old_build_back(small: Path, tmp_path: Path, monkeypatch):
-    out = tmp_path / "dist"
-    build = export(small, format="parquet", out_dir=out).output
-    before = snapshot(build)
-    import toolkit.publish as publish
-
-    real_replace = os.replace
-
-    def replace(src, dst):
-        if ".tmp-" in Path(src).name:
-            raise KeyboardInterrupt
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(publish.os, "replace", replace)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(raised, match=str(build) if raised is ToolkitError else None):
         export(small, format="parquet", out_dir=out)
     assert snapshot(build) == before
     assert leftovers(out) == []

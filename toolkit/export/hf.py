@@ -11,7 +11,7 @@ from toolkit.arrow_types import annotation_features, article_features
 from toolkit.export.card import render_card
 from toolkit.export.croissant import croissant_metadata
 from toolkit.export.parquet import write_config_shards
-from toolkit.export.views import classify_config, write_classify_views
+from toolkit.export.views import TEXT_COLUMNS, classify_config, write_classify_views
 from toolkit.schemas import field_descriptions
 
 
@@ -44,7 +44,9 @@ def write(context: Any) -> list[Path]:
     for name, layer in manifest.layers.items():
         descriptions["articles"][name] = layer.description or f"{layer.kind} layer '{name}': {', '.join(layer.labels)}"
         if classify_config(name) in shards:
-            descriptions[classify_config(name)] = {**descriptions["articles"], "label": descriptions["articles"][name]}
+            article_docs = descriptions["articles"]
+            view_docs = {column: article_docs[column] for column in TEXT_COLUMNS}
+            descriptions[classify_config(name)] = {**view_docs, "label": article_docs[name]}
     metadata = croissant_metadata(
         name=manifest.name,
         description=manifest.get("description") or manifest.get("pretty_name") or manifest.name,

@@ -179,9 +179,9 @@ def annotation_batch(lines: list[tuple[int, bytes, bool]], layers: dict[str, Lay
     n = table.num_rows
     # A null cannot be told from a missing key in Arrow's columns; "null" anywhere leaves the line to the resolver.
     ok = pc.invert(pc.match_substring(datas, "null"))
-    declared = {p.name for p in schema.properties}
+    read = {p.name for p in schema.properties if p.arrow is not None}
     for name in table.column_names:
-        if name not in declared or next(p for p in schema.properties if p.name == name).arrow is None:
+        if name not in read:
             ok = pc.and_(ok, pc.is_null(table.column(name).combine_chunks()))  # an undeclared key or an open object
     col = {p.name: table.column(p.name).combine_chunks() for p in schema.properties if p.arrow is not None}
     for prop in schema.properties:
@@ -190,11 +190,16 @@ def annotation_batch(lines: list[tuple[int, bytes, bool]], layers: dict[str, Lay
         ok = pc.and_(ok, _value_mask(col[prop.name], prop))
         if prop.name in schema.required:
             ok = pc.and_(ok, pc.is_valid(col[prop.name]))
-    ok = pc.and_(ok, _layer_rules(col, layers, n))
-    return _staged(keys, datas, ok, col, layers)
+    info = _layer_info(layers)
+    ok = pc.and_(ok, _layer_rules(col, info, n))
+    return _staged(keys, datas, ok, col, info)
 
 
-def _layer_info(layers: dict[str, Layer]) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]:
+# Per declared layer, in manifest order: name, kind code, no-overlap?, single-label?; and "layer\x1flabel" pairs.
+LayerInfo = tuple[pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]
+
+
+def _layer_info(layers: dict[str, Layer]) -> LayerInfo:
     names = list(layers)
     kinds = [{"span": 1, "document": 2, "relation": 3}[layers[n].kind] for n in names]
     no_overlap = [layers[n].kind == "span" and not layers[n].overlap for n in names]
@@ -204,9 +209,9 @@ def _layer_info(layers: dict[str, Layer]) -> tuple[pa.Array, pa.Array, pa.Array,
             pa.array(single, pa.bool_()), pa.array(labels, pa.string()))
 
 
-def _layer_rules(col: dict[str, pa.Array], layers: dict[str, Layer], n: int) -> pa.Array:
+def _layer_rules(col: dict[str, pa.Array], info: LayerInfo, n: int) -> pa.Array:
     """Declared layer and label; offsets present exactly on span layers; head and tail on relations."""
-    names, kinds, _, _, labels = _layer_info(layers)
+    names, kinds, _, _, labels = info
     kind = pc.take(kinds, pc.index_in(col["layer"], value_set=names))
     pair = pc.binary_join_element_wise(col["layer"], col["label"], "\x1f")
     has_offsets = pc.or_(pc.is_valid(col["start"]), pc.is_valid(col["end"]))
@@ -220,9 +225,9 @@ def _layer_rules(col: dict[str, pa.Array], layers: dict[str, Layer], n: int) -> 
 
 
 def _staged(keys: pa.Array, datas: pa.Array, ok: pa.Array, col: dict[str, pa.Array],
-            layers: dict[str, Layer]) -> pa.RecordBatch:
+            info: LayerInfo) -> pa.RecordBatch:
     """The staged columns: what the cross-record checks read for passing lines, nulls for the others."""
-    names, kinds, no_overlaps, singles, _ = _layer_info(layers)
+    names, kinds, no_overlaps, singles, _ = info
     position = pc.index_in(col["layer"], value_set=names)
     kind = pc.if_else(ok, pc.take(kinds, position), None)
     span = pc.fill_null(pc.equal(kind, 1), False)
