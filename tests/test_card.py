@@ -38,7 +38,7 @@ def test_card_parses_and_yaml_is_intact(nasty_build):
     assert data["license"] == "other" and data["license_name"] == "My Custom License | v2"
     assert data["license_link"] == "https://example.org/licence"
     assert data["size_categories"] == ["n<1K"]
-    assert [c["config_name"] for c in data["configs"]] == ["articles", "annotations"]
+    assert [c["config_name"] for c in data["configs"]] == ["articles", "annotations", "ner-entities"]
     text = (nasty_build / "README.md").read_text()
     front = text.split("\n---\n", 1)[0]
     assert yaml.safe_load(front.removeprefix("---\n")) == data

@@ -5,7 +5,8 @@ accepted before it; the set-based core must give the same report (problem for pr
 rejects byte for byte and the same accepted records. The corpora are built to put conflicts where
 the set-based pass is weakest: duplicate ids whose first copy is invalid, overlaps chained through
 rejected spans, relations to rejected or later spans, second labels after a rejected first,
-annotations inside articles that collide with annotation lines.
+annotations inside articles that collide with annotation lines, and several annotators (or none)
+labelling and marking the same article, where conflicts are per annotator.
 """
 
 from __future__ import annotations
@@ -25,9 +26,16 @@ from toolkit.validation import driver, run_validation
 
 ARTICLE_IDS = ["a0", "a1", "a2", "a3", "a4", "a5"]
 PHRASES = ["Alice Moreau", "Alice", "Moreau met", "ACME", "Łódź 😊", "Monday", "no"]
+# None: the annotation names no annotator (those form one group of their own).
+ANNOTATORS = st.sampled_from([None, None, "ann-1", "ann-2", "model:ner"])
 
 
-def _span(ann_id: str, article_id: str | None, phrase: str, layer: str, shift: int, quote: bool) -> dict:
+def _by(record: dict, annotator: str | None) -> dict:
+    return record if annotator is None else {**record, "annotator": annotator}
+
+
+def _span(ann_id: str, article_id: str | None, phrase: str, layer: str, shift: int, quote: bool,
+          annotator: str | None = None) -> dict:
     start = TEXT.index(phrase) + shift
     record = {"id": ann_id, "layer": layer, "label": "ORG" if layer == "entities" else "Doubt",
               "start": start, "end": start + len(phrase)}
@@ -35,7 +43,7 @@ def _span(ann_id: str, article_id: str | None, phrase: str, layer: str, shift: i
         record["article_id"] = article_id
     if quote:
         record["text"] = phrase
-    return record
+    return _by(record, annotator)
 
 
 def corpus(pool: int) -> st.SearchStrategy:
@@ -44,12 +52,12 @@ def corpus(pool: int) -> st.SearchStrategy:
     article_refs = st.sampled_from([*ARTICLE_IDS] * 3 + ["zz"])  # zz: no such article
     spans = st.builds(
         _span, annotation_ids, article_refs, st.sampled_from(PHRASES), st.sampled_from(["entities", "persuasion"]),
-        st.sampled_from([0] * 8 + [1, -1]), st.booleans(),
+        st.sampled_from([0] * 8 + [1, -1]), st.booleans(), ANNOTATORS,
     )
     labels = st.builds(
-        lambda i, a, layer, label: {"id": i, "article_id": a, "layer": layer, "label": label},
+        lambda i, a, layer, label, who: _by({"id": i, "article_id": a, "layer": layer, "label": label}, who),
         annotation_ids, article_refs, st.sampled_from(["genre", "topics"]),
-        st.sampled_from(["reporting", "opinion", "politics", "economy"] * 3 + ["nope"]),
+        st.sampled_from(["reporting", "opinion", "politics", "economy"] * 3 + ["nope"]), ANNOTATORS,
     )
     relations = st.builds(
         lambda i, a, h, t: {"id": i, "article_id": a, "layer": "attribution", "label": "said_by",
@@ -121,8 +129,9 @@ def test_set_based_core_equals_the_careful_path_few_collisions(make_dataset, tmp
     _same_verdicts(make_dataset, tmp_path, monkeypatch, *lines)
 
 
-def _ent(ann_id: str, article_id: str, start: int, end: int, label: str = "ORG") -> dict:
-    return {"id": ann_id, "article_id": article_id, "layer": "entities", "label": label, "start": start, "end": end}
+def _ent(ann_id: str, article_id: str, start: int, end: int, label: str = "ORG", by: str | None = None) -> dict:
+    return _by({"id": ann_id, "article_id": article_id, "layer": "entities", "label": label, "start": start,
+                "end": end}, by)
 
 
 def _rel(ann_id: str, article_id: str, head: str, tail: str) -> dict:
@@ -130,8 +139,8 @@ def _rel(ann_id: str, article_id: str, head: str, tail: str) -> dict:
             "tail": tail}
 
 
-def _doc(ann_id: str, article_id: str, label: str) -> dict:
-    return {"id": ann_id, "article_id": article_id, "layer": "genre", "label": label}
+def _doc(ann_id: str, article_id: str, label: str, by: str | None = None) -> dict:
+    return _by({"id": ann_id, "article_id": article_id, "layer": "genre", "label": label}, by)
 
 
 def _art(article_id: str, **extra: object) -> dict:
@@ -165,6 +174,14 @@ KNOWN_CONFLICTS = {
         [_art("a0", published_at="2021-02-31"), _art("a0"), _art("a0")], [_ent("n1", "a0", 0, 5)]),
     "span outside its text, and an unknown article": (
         [_art("a0")], [_ent("n1", "a0", 0, 500), _ent("n2", "zz", 0, 5), _ent("n3", "a0", 0, 5)]),
+    # Per annotator: g2 and g3 are other annotators' labels (data), g4 is ann-1's second label.
+    "second label by the same annotator": (
+        [_art("a0")], [_doc("g1", "a0", "opinion", by="ann-1"), _doc("g2", "a0", "reporting", by="ann-2"),
+                       _doc("g3", "a0", "reporting"), _doc("g4", "a0", "reporting", by="ann-1")]),
+    # n2 overlaps n1 but is another annotator's; n3 overlaps ann-2's n2; n4 overlaps the unnamed n5 read before it.
+    "overlap within one annotator's spans": (
+        [_art("a0")], [_ent("n1", "a0", 0, 5, by="ann-1"), _ent("n2", "a0", 3, 9, by="ann-2"),
+                       _ent("n5", "a0", 4, 9), _ent("n3", "a0", 6, 12, by="ann-2"), _ent("n4", "a0", 8, 12)]),
     "relation inside an article to a span of an earlier article": (
         [_art("a0", annotations=[{"id": "s1", "layer": "entities", "label": "ORG", "start": 0, "end": 5}]),
          _art("a1", annotations=[{"id": "s2", "layer": "entities", "label": "ORG", "start": 0, "end": 5},

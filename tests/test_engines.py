@@ -17,15 +17,16 @@ from toolkit.export import export
 sys.path.insert(0, str(REPO / "benchmarks"))
 from generate import generate  # noqa: E402
 
-validate_module = sys.modules["toolkit.validation.driver"]
+readers_module = sys.modules["toolkit.readers"]
 ONE = EngineOptions(workers=1)
 TWO = EngineOptions(workers=2)
 
 
 @pytest.fixture
 def small_batches(monkeypatch):
-    """Many small batches, so that a small corpus still spreads over every worker, out of step."""
-    monkeypatch.setattr(validate_module, "BATCH_LINES", 97)
+    """Many small ranges and batches, so that a small corpus still spreads over every worker, out of step."""
+    monkeypatch.setattr(readers_module, "RANGE_BYTES", 20_000)
+    monkeypatch.setattr(readers_module, "BATCH_LINES", 97)
     monkeypatch.setattr(rows_module, "BATCH_ARTICLES", 13)
 
 
@@ -84,6 +85,18 @@ def test_a_script_without_main_guard_can_use_workers(corpus):
     assert int(result.stdout) == validate(corpus, engine=ONE).counts["annotations"].read
 
 
+def test_workers_forked_after_an_in_process_run_do_not_hang(corpus):
+    # An in-process run starts rensa's thread pool in this process; workers forked afterwards used
+    # to wait forever for the pool's threads (a notebook validating a sample, then the corpus).
+    code = (f"import toolkit\nfrom toolkit.engines import EngineOptions\n"
+            f"a = toolkit.validate({str(corpus)!r}, engine=EngineOptions(workers=1))\n"
+            f"b = toolkit.validate({str(corpus)!r}, engine=EngineOptions(workers=2))\n"
+            f"print(a.problem_counts == b.problem_counts)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
 def test_unknown_engine_is_a_usage_error(corpus):
     with pytest.raises(ToolkitError, match="engine"):
         validate(corpus, engine=EngineOptions(engine="spark"))  # type: ignore[arg-type]
@@ -133,3 +146,16 @@ def test_workers_leave_ctrl_c_to_the_driver():
 
     with local.open(2) as pool:
         assert list(pool.map(_ctrl_c_handler, None, range(4))) == [True] * 4
+
+
+def test_workers_read_their_own_byte_ranges(corpus, monkeypatch):
+    """No line of an uncompressed input passes through the driver (issue 9): it only plans byte ranges."""
+    driver = sys.modules["toolkit.validation.driver"]
+
+    def driver_reads_lines(*args, **kwargs):
+        raise AssertionError("the driver read the lines of an uncompressed file")
+
+    expected = _summary(validate(corpus, engine=ONE))
+    monkeypatch.setattr(readers_module, "RANGE_BYTES", 20_000)
+    monkeypatch.setattr(driver, "iter_blocks", driver_reads_lines)
+    assert _summary(validate(corpus, engine=TWO)) == expected

@@ -123,7 +123,7 @@ def test_cli_exit_1_with_located_problems_and_0_when_clean(tmp_path: Path) -> No
     )
     result = runner.invoke(app, ["import", "spacy", str(broken), "--out", str(tmp_path / "bad")])
     assert result.exit_code == 1, result.output
-    assert f"{broken}:2:notaJSONline" in "".join(result.output.split())
+    assert f"{broken}:2:invalid-json:invalidJSON" in "".join(result.output.split())
     assert "Traceback" not in result.output
     assert_toolkit_validates(tmp_path / "bad")
 
@@ -296,9 +296,10 @@ def test_code_points_by_default_and_utf16_when_asked(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("{oops", "not a JSON line"),
-        ('{"text": "bad \\ud800"}', "not a JSON line"),
-        ("[1, 2]", "not a JSON object; skipped"),
+        # The JSON Lines reader is doccano's too (toolkit.ingest.files.json_lines): one wording.
+        ("{oops", "invalid JSON: "),
+        ('{"text": "bad \\ud800"}', "a string holds a lone surrogate (invalid Unicode); skipped"),
+        ("3", "not a JSON object; skipped"),
         ('{"spans": []}', "record has no text (a 'text' string with a visible character); skipped"),
         ('{"text": " \\u200b\\n"}', "record has no text (a 'text' string with a visible character); skipped"),
         ('{"text": "ok", "spans": {}}', "'spans' is not a list; ignored"),

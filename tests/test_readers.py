@@ -93,3 +93,40 @@ def test_chunked_reader_matches_reference(tmp_path_factory, monkeypatch_module, 
 def monkeypatch_module():
     with pytest.MonkeyPatch.context() as mp:
         yield mp
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.sampled_from([b"", b" ", b"\r", b"{}", b"x" * 30, b"\xef\xbb\xbf{}", b"\n\n\n"]), max_size=40),
+    trailing_newline=st.booleans(),
+    chunk=st.integers(1, 64),
+    range_bytes=st.integers(1, 120),
+    limit=st.integers(1, 50),
+)
+def test_byte_ranges_read_what_the_whole_file_reads(tmp_path_factory, monkeypatch_module, lines, trailing_newline,
+                                                   chunk, range_bytes, limit):
+    """Workers reading ranges (issue 9) see the same numbered lines as one reader of the whole file."""
+    import toolkit.readers as readers
+
+    data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
+    path = tmp_path_factory.mktemp("r") / "x.jsonl"
+    path.write_bytes(data)
+    monkeypatch_module.setattr(readers, "_CHUNK", chunk)
+    ranges = readers.plan_ranges(path, range_bytes)
+    assert ranges[0].start == 0 and ranges[-1].end == len(data)
+    assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(data[r.end - 1 : r.end] == b"\n" for r in ranges[:-1])  # ranges hold whole lines
+    got = [(raw.number, raw.data, raw.too_long) for r in ranges for block in readers.iter_range(r, limit)
+           for raw in readers.block_lines(block, limit)]
+    assert got == _reference(data, limit)
+
+
+def test_a_file_that_shrinks_after_planning_is_an_error_naming_it(tmp_path):
+    from toolkit.readers import iter_range, plan_ranges
+
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a": 1}\n' * 100)
+    last = plan_ranges(path, 100)[-1]
+    path.write_bytes(b'{"a": 1}\n' * 10)
+    with pytest.raises(ToolkitError, match=r"x\.jsonl: cannot read past line .*changed while it was read"):
+        list(iter_range(last))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datasets
+import pytest
+import yaml
 from conftest import article
 
+from toolkit.errors import ToolkitError
 from toolkit.export import export
+from toolkit.manifest import load_manifest
 
 GENRE = {"id": "g", "layer": "genre", "label": "opinion"}
 TOPICS = [{"id": "t1", "layer": "topics", "label": "politics"}, {"id": "t2", "layer": "topics", "label": "economy"}]
@@ -34,5 +38,29 @@ def test_classify_views_hold_labelled_articles_with_class_labels(make_dataset, t
 def test_views_do_not_change_the_other_configs(make_dataset, tmp_path):
     root = make_dataset([article()], [dict(GENRE, article_id="a1")])
     out = export(root, format="hf", out_dir=tmp_path).output
-    assert sorted(p.name for p in (out / "data").iterdir()) == ["annotations", "articles", "classify-genre"]
+    # A view without rows (no relation, no labelled `topics` article) is no config.
+    assert sorted(p.name for p in (out / "data").iterdir()) == [
+        "annotations", "articles", "classify-genre", "ner-entities", "ner-persuasion"]
     assert datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "c")).num_rows == 1
+
+
+@pytest.mark.parametrize(("views", "configs"), [
+    (False, []),
+    ({"ner": False}, ["classify-genre"]),
+    ({"classify": False, "relations": False}, ["ner-entities", "ner-persuasion"]),
+])
+def test_manifest_views_turn_kinds_off(make_dataset, tmp_path, views, configs):
+    root = make_dataset([article()], [dict(GENRE, article_id="a1")], views=views)
+    out = export(root, format="hf", out_dir=tmp_path).output
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["annotations", "articles", *configs]
+    card = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("\n---\n", 1)[0][4:])
+    assert [c["config_name"] for c in card["configs"]] == ["articles", "annotations", *configs]
+
+
+@pytest.mark.parametrize(("views", "key"), [
+    ({"tagging": "IOB"}, "views"), ({"ner": "yes"}, "views"), ({"sentences": True}, "views"), ("all", "views")])
+def test_bad_views_values_are_refused_naming_the_key(make_dataset, views, key):
+    root = make_dataset([article()], views=views)
+    with pytest.raises(ToolkitError) as caught:
+        load_manifest(root)
+    assert caught.value.exit_code == 2 and f": {key}" in str(caught.value)

@@ -172,7 +172,29 @@ def validate(
 
     result = _guard(work)
     print_report(result, shown=show)
+    _print_agreement(result.agreement)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_INVALID)
+
+
+def _print_agreement(rows: list) -> None:
+    """The agreement rows of the report (`hygiene.agreement`) as a short table; nothing when none."""
+    from rich.table import Table
+
+    from toolkit.console import out
+    from toolkit.hygiene.agreement import figure
+
+    if not rows:
+        return
+    # Short: each layer as a whole (a multi: true layer has only per-label rows); per label in --report and the card.
+    overall = {row.layer for row in rows if row.label is None}
+    rows = [row for row in rows if row.label is None or row.layer not in overall]
+    table = Table(title="Annotator agreement (people only; per label: --report and the card)", title_justify="left")
+    for column in ("layer", "measure", "label", "value", "annotators", "articles"):
+        table.add_column(column, justify="right" if column in ("value", "annotators", "articles") else "left")
+    for row in rows:
+        table.add_row(row.layer, row.measure, row.label or "(all)", figure(row.value), f"{row.annotators:,}",
+                      f"{row.articles:,}")
+    out.print(table)
 
 
 @app.command()
@@ -195,10 +217,17 @@ def export(
     ray_address: RayAddress = None,
     memory_limit: MemoryLimit = None,
     allow_outside: AllowOutside = False,
+    previous: Annotated[
+        Path | None,
+        typer.Option(metavar="OLD_BUILD",
+                     help="An earlier build (may be the one being replaced): the card says what changed since it."),
+    ] = None,
 ) -> None:
     """Validate, then write a Parquet, JSONL or Hugging Face build (atomically: a failed export changes nothing).
 
     Example: news-toolkit export examples/sample-news --format hf --out dist
+
+    Example: news-toolkit export examples/sample-news --out dist --previous dist/sample-news
     """
     from toolkit.console import out as console
     from toolkit.console import print_report, print_split_plan, progress_bar
@@ -213,6 +242,7 @@ def export(
                 annotators=annotators.value,
                 max_line_bytes=max_line_bytes, on_validate_progress=on_validate, on_write_progress=on_write,
                 engine=_engine(engine, workers, ray_address), memory_limit=memory_limit, allow_outside=allow_outside,
+                previous=previous,
             )
 
     result = _guard(work)
@@ -266,8 +296,7 @@ def ingest_text(
 
     result, written = _guard(work)
     for problem in result.problems:
-        where = f"{problem.path}:{problem.line}" if problem.line else str(problem.path)
-        error_console.print(printable(f"{where}: {problem.code}: {problem.message}"))
+        error_console.print(printable(str(problem.as_problem())))
     skipped = f"; skipped {len(result.problems):,} files" if result.problems else ""
     console.print(f"Wrote {written:,} articles to {out}{skipped}")
     raise typer.Exit(EXIT_INVALID if result.problems else EXIT_OK)
@@ -368,8 +397,7 @@ def import_(
 
     summary = _guard(work)
     for problem in summary.problems:
-        where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-        error_console.print(printable(f"{where}: {problem.message}"))
+        error_console.print(printable(str(problem)))
     skipped = ", ".join(f"{n:,} {reason}" for reason, n in summary.skipped.items())
     console.print(f"Wrote {summary.manifest}: {summary.articles:,} articles, {summary.annotations:,} annotations, "
                   f"layers {', '.join(f'{k} ({v})' for k, v in summary.layers.items()) or 'none'}"

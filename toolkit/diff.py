@@ -137,7 +137,6 @@ def _columns(con: duckdb.DuckDBPyConnection, source: str) -> list[str]:
 def _load(con: duckdb.DuckDBPyConnection, build: Path, side: str) -> None:
     """Tables `<side>_art(id, split, hash)` and `<side>_ann(id, layer, label, hash)` of one build."""
     articles = _scan(con, _data_files(build, "articles"))
-    annotations = _scan(con, _data_files(build, "annotations"))
     present = set(_columns(con, articles))
     # The article's own fields (from the schema), not the layer columns: annotation changes are
     # counted per annotation, and an article is "edited" only when its text or metadata changed.
@@ -147,6 +146,11 @@ def _load(con: duckdb.DuckDBPyConnection, build: Path, side: str) -> None:
         SELECT id, regexp_extract(filename, {_literal(_SPLIT)}, 1) AS split,
                md5(CAST(struct_pack({packed}) AS VARCHAR)) AS hash
         FROM {articles}""")
+    if not (build / "data" / "annotations").is_dir():
+        # A corpus without annotations has no `annotations` config: nothing to compare there, not an error.
+        con.execute(f"CREATE TABLE {side}_ann (id VARCHAR, layer VARCHAR, label VARCHAR, hash VARCHAR)")
+        return
+    annotations = _scan(con, _data_files(build, "annotations"))
     ann_fields = [name for name in _columns(con, annotations) if name != "filename"]
     packed = ", ".join(f"{_identifier(name)} := {_identifier(name)}" for name in ann_fields)
     con.execute(f"""CREATE TABLE {side}_ann AS

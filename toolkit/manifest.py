@@ -21,7 +21,7 @@ from typing import Any, Literal, NoReturn
 import yaml
 
 from toolkit.errors import ToolkitError
-from toolkit.readers import file_kind, file_size
+from toolkit.readers import file_kind, file_size, read_small_text
 from toolkit.schemas import record_properties, reference_validator
 
 MANIFEST_NAMES = ("dataset.yaml", "dataset.yml")
@@ -33,6 +33,9 @@ MAX_MANIFEST_DEPTH = 32
 LayerKind = Literal["span", "document", "relation"]
 SplitMode = Literal["hash", "published_at"]
 DuplicatePolicy = Literal["group", "drop", "reject"]
+Tagging = Literal["BIO", "BIOES"]
+# How a single-label document layer's one label is chosen among several annotators' (articles config).
+Aggregate = Literal["majority", "first"]
 # splits.group_by words that are not article field paths: text duplicates, the same URL, the same title in a source.
 GROUP_KEYWORDS = ("duplicates", "url", "title")
 
@@ -48,6 +51,7 @@ class Layer:
     overlap: bool = True
     multi: bool = False
     description: str = ""
+    aggregate: Aggregate = "majority"  # the manifest's `aggregate:`, which only single-label document layers use
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,23 @@ class Splits:
 
 
 @dataclass(frozen=True)
+class Views:
+    """The manifest's `views:`: which ready-to-train configs the Hub build gets, and the NER tag scheme."""
+
+    classify: bool = True
+    ner: bool = True
+    relations: bool = True
+    tagging: Tagging = "BIO"
+
+
+def _views(spec: Any) -> Views:
+    """`Views` from the schema-valid `views:` value: a boolean for every kind, or a mapping."""
+    if isinstance(spec, bool):
+        return Views(classify=spec, ner=spec, relations=spec)
+    return Views(**(spec or {}))
+
+
+@dataclass(frozen=True)
 class Duplicates:
     """The manifest's `duplicates:`: what happens to duplicate articles, and the near-duplicate threshold."""
 
@@ -95,6 +116,8 @@ class Manifest:
     splits: Splits
     raw: dict[str, Any]
     duplicates: Duplicates = field(default_factory=Duplicates)
+    views: Views = field(default_factory=Views)
+    aggregate: Aggregate = "majority"
 
     @property
     def root(self) -> Path:
@@ -186,17 +209,7 @@ def _refuse_duplicate_keys(node: yaml.Node, parts: tuple[Any, ...], path: Path) 
 
 def _read_yaml(path: Path) -> Any:
     """The manifest's YAML value, or `ToolkitError` naming the file (and line) for anything refused."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MANIFEST_BYTES + 1)
-    except OSError as exc:
-        raise ToolkitError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise ToolkitError(f"{path}: larger than {MAX_MANIFEST_BYTES // 1024} KiB; a manifest is a few KB of YAML")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ToolkitError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    text = read_small_text(path, MAX_MANIFEST_BYTES, "; a manifest is a few KB of YAML")
     loader = _ManifestLoader(text)
     try:
         node = loader.get_single_node()
@@ -335,7 +348,7 @@ def _resolve(root: Path, patterns: list[str], key: str, path: Path, allow_outsid
     return tuple(files.values())
 
 
-def _layer(name: str, spec: dict[str, Any]) -> Layer:
+def _layer(name: str, spec: dict[str, Any], aggregate: Aggregate = "majority") -> Layer:
     labels = spec["labels"]
     descriptions = {k: v for k, v in labels.items() if v} if isinstance(labels, dict) else {}
     return Layer(
@@ -346,6 +359,7 @@ def _layer(name: str, spec: dict[str, Any]) -> Layer:
         overlap=spec.get("overlap", True),
         multi=spec.get("multi", False),
         description=spec.get("description", ""),
+        aggregate=aggregate,
     )
 
 
@@ -370,10 +384,12 @@ def parse_manifest(raw: Any, path: Path, *, allow_outside: bool = False) -> Mani
         name=raw["name"],
         article_files=_resolve(root, raw["articles"], "articles", path, allow_outside),
         annotation_files=_resolve(root, raw.get("annotations") or [], "annotations", path, allow_outside),
-        layers={name: _layer(name, spec) for name, spec in raw["layers"].items()},
+        layers={name: _layer(name, spec, raw.get("aggregate", "majority")) for name, spec in raw["layers"].items()},
         splits=splits,
         raw=raw,
         duplicates=Duplicates(**(raw.get("duplicates") or {})),
+        views=_views(raw.get("views", True)),
+        aggregate=raw.get("aggregate", "majority"),
     )
 
 

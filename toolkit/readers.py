@@ -22,7 +22,7 @@ import gzip
 import os
 import stat
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
@@ -251,6 +251,64 @@ def block_lines(block: Block, max_line_bytes: int) -> list[RawLine]:
     return [raw for raw in cleaned if raw is not None]
 
 
+class _Splitter:
+    """Cuts a file's bytes, fed in chunks, into `Block`s; `number` counts the lines given out so far.
+
+    State across chunks (a line spanning reads, the head of an over-long line) is what makes it a
+    class: `iter_blocks` feeds it a whole file, `iter_range` one range of it.
+    """
+
+    def __init__(self, number: int, max_line_bytes: int) -> None:
+        self.number = number  # lines given out so far (the number of the line before the next one)
+        self._max = max_line_bytes
+        self._pending: list[bytes] = []  # pieces of the line being read, when it spans reads
+        self._pending_size = 0
+        self._cut: bytes | None = None  # the head of an over-long line; the rest of it is skipped
+
+    def feed(self, chunk: bytes) -> Iterator[Block]:
+        if (
+            self._cut is None
+            and chunk.isspace()
+            and self._pending_size + len(chunk) <= self._max
+            and (self._pending_size == 0 or b"".join(self._pending).isspace())
+            and b"\n" in chunk
+        ):
+            # Only blank lines end in this read, none of them too long: count them rather
+            # than hand a million empty lines one by one to the checks (a newline bomb).
+            self.number += chunk.count(b"\n")
+            tail = chunk[chunk.rindex(b"\n") + 1 :]
+            self._pending, self._pending_size = [tail], len(tail)
+            return
+        pieces = chunk.split(b"\n")
+        tail = pieces.pop()  # not ended by a newline (yet): carried into the next read
+        if pieces:
+            if self._cut is not None:  # the over-long line ends here
+                self.number += 1
+                yield Block(self.number, [self._cut], True)
+                self._cut = None
+                del pieces[0]
+            elif self._pending:
+                self._pending.append(pieces[0])
+                pieces[0] = b"".join(self._pending)
+                self._pending, self._pending_size = [], 0
+            if pieces:
+                yield Block(self.number + 1, pieces)
+                self.number += len(pieces)
+        if self._cut is None:
+            self._pending.append(tail)
+            self._pending_size += len(tail)
+            if self._pending_size > self._max:
+                self._cut = b"".join(self._pending)[: self._max]
+                self._pending, self._pending_size = [], 0
+
+    def finish(self) -> Iterator[Block]:
+        """The last line, when the bytes did not end with a newline."""
+        if self._cut is not None:
+            yield Block(self.number + 1, [self._cut], True)
+        elif self._pending:
+            yield Block(self.number + 1, [b"".join(self._pending)])
+
+
 def iter_blocks(
     path: Path,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
@@ -264,10 +322,7 @@ def iter_blocks(
     `ToolkitError` naming the file when it is not a regular file, when a compressed stream is
     damaged (after the blocks of the lines read whole) or inflates past the ratio guard.
     """
-    number = 0  # lines given out so far
-    pending: list[bytes] = []  # pieces of the line being read, when it spans reads
-    pending_size = 0
-    cut: bytes | None = None  # the head of an over-long line; the rest of it is skipped
+    splitter = _Splitter(0, max_line_bytes)
     inflated = 0  # decompressed bytes read so far
     with open_binary(path) as (stream, raw):
         compressed = stream is not raw
@@ -278,52 +333,97 @@ def iter_blocks(
                     on_progress(raw.tell())
                 if compressed:
                     inflated += len(chunk)
-                    _check_ratio(path, inflated, raw.tell(), max_ratio, number)
-                if (
-                    cut is None
-                    and chunk.isspace()
-                    and pending_size + len(chunk) <= max_line_bytes
-                    and (pending_size == 0 or b"".join(pending).isspace())
-                    and b"\n" in chunk
-                ):
-                    # Only blank lines end in this read, none of them too long: count them rather
-                    # than hand a million empty lines one by one to the checks (a newline bomb).
-                    number += chunk.count(b"\n")
-                    tail = chunk[chunk.rindex(b"\n") + 1 :]
-                    pending, pending_size = [tail], len(tail)
-                    continue
-                pieces = chunk.split(b"\n")
-                tail = pieces.pop()  # not ended by a newline (yet): carried into the next read
-                if pieces:
-                    if cut is not None:  # the over-long line ends here
-                        number += 1
-                        yield Block(number, [cut], True)
-                        cut = None
-                        del pieces[0]
-                    elif pending:
-                        pending.append(pieces[0])
-                        pieces[0] = b"".join(pending)
-                        pending, pending_size = [], 0
-                    if pieces:
-                        yield Block(number + 1, pieces)
-                        number += len(pieces)
-                if cut is None:
-                    pending.append(tail)
-                    pending_size += len(tail)
-                    if pending_size > max_line_bytes:
-                        cut = b"".join(pending)[:max_line_bytes]
-                        pending, pending_size = [], 0
+                    _check_ratio(path, inflated, raw.tell(), max_ratio, splitter.number)
+                yield from splitter.feed(chunk)
             if compressed and raw.tell() == 0:
                 # gzip and zstd write a header even for no data: an empty file was cut at byte 0.
                 raise DamagedStream("the file is empty, which no compressor writes (cut short?)")
         except _DAMAGE as exc:
-            raise ToolkitError(f"{path}: cannot read past line {number}: {exc}") from None
+            raise ToolkitError(f"{path}: cannot read past line {splitter.number}: {exc}") from None
         if on_progress is not None:
             on_progress(raw.tell())
-        if cut is not None:
-            yield Block(number + 1, [cut], True)
-        elif pending:
-            yield Block(number + 1, [b"".join(pending)])
+        yield from splitter.finish()
+
+
+BATCH_LINES = 4096  # the unit of work of the checks: blocks are cut to this many lines at most
+
+
+def cut_blocks(blocks: Iterable[Block], size: int | None = None) -> Iterator[Block]:
+    """The blocks, cut to at most `size` (default `BATCH_LINES`) lines each."""
+    size = size or BATCH_LINES
+    for block in blocks:
+        if len(block.lines) <= size:
+            yield block
+            continue
+        for i in range(0, len(block.lines), size):
+            yield Block(block.first + i, block.lines[i : i + size], block.cut)
+
+
+class FileRange(NamedTuple):
+    """Whole lines of an uncompressed file: bytes [start, end), the first of them numbered `first`.
+
+    A worker reads its range itself (issue 9: no line passes through the driver); ranges depend
+    only on the file's bytes and `RANGE_BYTES`, never on the number of workers.
+    """
+
+    path: str
+    start: int
+    end: int
+    first: int
+
+
+RANGE_BYTES = 8 << 20  # a worker's unit of reading: big enough that planning and task costs vanish
+
+
+def can_range(path: Path) -> bool:
+    """Whether the file can be cut into byte ranges: any byte offset of a compressed stream is not."""
+    return not path.name.endswith((".gz", ".zst"))
+
+
+def plan_ranges(path: Path, range_bytes: int | None = None) -> list[FileRange]:
+    """The file cut into ranges of about `range_bytes`, each ending just after a newline (or at the end).
+
+    The driver reads the file once without splitting it (a newline count per range gives each
+    range's first line number; at memory speed). Raises `ToolkitError` like `iter_blocks`.
+    """
+    range_bytes = range_bytes or RANGE_BYTES
+    ranges: list[FileRange] = []
+    with open_binary(path) as (_, raw):
+        try:
+            start, first, offset, newlines = 0, 1, 0, 0
+            for chunk in _chunks(raw, _CHUNK):
+                offset += len(chunk)
+                newlines += chunk.count(b"\n")
+                if offset - start >= range_bytes and b"\n" in chunk:
+                    # Cut after the chunk's last newline: the chunk's tail belongs to the next range.
+                    tail = len(chunk) - chunk.rindex(b"\n") - 1
+                    end = offset - tail
+                    ranges.append(FileRange(str(path), start, end, first))
+                    first, newlines, start = first + newlines, 0, end  # the tail holds no newline
+        except _DAMAGE as exc:
+            raise ToolkitError(f"{path}: cannot read: {exc}") from None
+    if offset > start or not ranges:
+        ranges.append(FileRange(str(path), start, offset, first))
+    return ranges
+
+
+def iter_range(file_range: FileRange, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Block]:
+    """The blocks of one range, numbered as `iter_blocks` numbers them in the whole file."""
+    path = Path(file_range.path)
+    splitter = _Splitter(file_range.first - 1, max_line_bytes)
+    with open_binary(path) as (_, raw):
+        try:
+            raw.seek(file_range.start)
+            left = file_range.end - file_range.start
+            while left > 0:
+                chunk = raw.read(min(_CHUNK, left))
+                if not chunk:
+                    raise DamagedStream(f"the file ended at byte {raw.tell():,}: it changed while it was read")
+                left -= len(chunk)
+                yield from splitter.feed(chunk)
+        except _DAMAGE as exc:
+            raise ToolkitError(f"{path}: cannot read past line {splitter.number}: {exc}") from None
+    yield from splitter.finish()
 
 
 def _chunks(stream: ByteStream, size: int) -> Iterator[bytes]:
@@ -372,6 +472,22 @@ def _check_ratio(path: Path, inflated: int, read: int, max_ratio: float, number:
             f"or a damaged file); if the data is real, set {RATIO_ENV} to a higher ratio or "
             "decompress the file first"
         )
+
+
+def read_small_text(path: Path, max_bytes: int, hint: str = "") -> str:
+    """A small UTF-8 file (a manifest, a card) read whole, or `ToolkitError` naming it: unreadable,
+    larger than `max_bytes` (`hint` says what such a file should be), or not UTF-8."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise ToolkitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise ToolkitError(f"{path}: larger than {max_bytes // 1024} KiB{hint}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ToolkitError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
 def file_size(path: Path) -> int:

@@ -46,6 +46,9 @@ class Engine(Protocol):
     # Whether the batch functions run where the driver's files are (this machine): they may then
     # write their results to the driver's staging folder instead of sending them back.
     shares_files: bool
+    # Whether the batch functions can open the input files by their paths (this machine, or a
+    # cluster whose nodes see the same files): the driver then hands out byte ranges, not lines.
+    reads_inputs: bool
 
     def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
         """`fn(context, batch)` for every batch, results in batch order; at most a few batches in flight."""
@@ -64,6 +67,7 @@ class InProcess:
     """Runs every batch here, one after the other: the reference the other engines must equal."""
 
     shares_files = True
+    reads_inputs = True
 
     def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
         for batch in batches:

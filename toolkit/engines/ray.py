@@ -2,8 +2,10 @@
 
 Batches are fed to Ray Data in windows (`from_items` → `map_batches`), so the driver's memory stays
 bounded however large the corpus; the results are put back in batch order (each carries its index)
-before the driver sees them. The driver keeps the sequential parts — cross-record checks and the
-Parquet writer — which is what makes a Ray build byte-identical to a local one.
+before the driver sees them. When every node runs on this machine, workers read their byte ranges of
+the inputs and write their staged rows themselves (the driver receives only counts); otherwise the
+driver sends lines and receives rows. The driver keeps the sequential parts — cross-record checks
+and the Parquet writer — which is what makes a Ray build byte-identical to a local one.
 
 Ray is started here with `ray.init()` (a local Ray on this machine) unless `--ray-address` or
 `RAY_ADDRESS` names a cluster. On a cluster every node needs news-toolkit installed (or a
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -34,20 +37,28 @@ MAX_WINDOW = 256
 def _run(table: Any) -> Any:
     """Ray Data UDF: unpickle (index, fn, context, batch) rows, run them, pickle the results."""
     import pyarrow as pa
+    import ray
 
     indexes, results = [], []
     for index, task in zip(table.column("index").to_pylist(), table.column("task").to_pylist(), strict=True):
         fn, context, batch = pickle.loads(task)
         indexes.append(index)
         results.append(pickle.dumps(fn(context, batch), protocol=pickle.HIGHEST_PROTOCOL))
-    return pa.table({"index": pa.array(indexes, pa.int64()), "result": pa.array(results, pa.large_binary())})
+    node = ray.get_runtime_context().get_node_id()
+    return pa.table({"index": pa.array(indexes, pa.int64()), "result": pa.array(results, pa.large_binary()),
+                     "node": pa.array([node] * len(indexes), pa.string())})
 
 
 class RayData:
-    shares_files = False  # workers may be on other nodes, without the driver's temporary folder
-
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, local: bool) -> None:
         self._window = window
+        # Nodes all on this machine: workers open the inputs by path and write staged rows into
+        # the driver's staging folder, so no record passes through the driver. Nodes elsewhere
+        # may not see those folders: the driver sends the lines and receives the rows.
+        self.reads_inputs = local
+        self.shares_files = local
+        self.received_bytes = 0  # what the workers' results weighed, pickled (the driver's intake)
+        self.batches_by_node: Counter[str] = Counter()  # where the work ran (the benchmark's per-node share)
 
     def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
         import ray.data
@@ -66,11 +77,23 @@ class RayData:
             del window
             dataset = ray.data.from_items(items, override_num_blocks=len(items))
             done = dataset.map_batches(_run, batch_size=1, batch_format="pyarrow", zero_copy_batch=True)
-            results = sorted((row["index"], row["result"]) for row in done.iter_rows())
+            rows = list(done.iter_rows())
+            self.batches_by_node.update(row["node"] for row in rows)
+            results = sorted((row["index"], row["result"]) for row in rows)
             if len(results) != len(items):
                 raise ToolkitError(f"Ray returned {len(results)} results for {len(items)} batches")
             for _, result in results:
+                self.received_bytes += len(result)
                 yield pickle.loads(result)
+
+
+def _on_this_machine() -> bool:
+    """Whether every node of the Ray cluster runs on this machine (a local Ray, or several raylets
+    started here as `ray.cluster_utils.Cluster` does): then they all see this machine's files."""
+    import ray
+
+    here = ray.util.get_node_ip_address()
+    return all(node["NodeManagerAddress"] == here for node in ray.nodes() if node.get("Alive"))
 
 
 @contextmanager
@@ -101,7 +124,7 @@ def open(options: EngineOptions) -> Iterator[RayData]:
     context.execution_options.preserve_order = True
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     try:
-        yield RayData(window=min(MAX_WINDOW, cpus * BATCHES_PER_WINDOW_PER_CPU))
+        yield RayData(window=min(MAX_WINDOW, cpus * BATCHES_PER_WINDOW_PER_CPU), local=_on_this_machine())
     finally:
         if started:
             ray.shutdown()

@@ -7,11 +7,14 @@ function and one line in `FORMATS`.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+import yaml
 
 from toolkit.arrow_types import RowPlan, row_plan
 from toolkit.engines import Engine, EngineOptions, open_engine
@@ -19,7 +22,16 @@ from toolkit.errors import ToolkitError
 from toolkit.export.labels import write_labels
 from toolkit.export.rows import ANNOTATORS, Annotators, BuildStats
 from toolkit.manifest import Manifest, load_manifest
-from toolkit.publish import held_target, publish, remove_output, staging_directory, write_marker
+from toolkit.publish import (
+    EXPORT_KINDS,
+    MARKER,
+    held_target,
+    publish,
+    read_marker,
+    remove_output,
+    staging_directory,
+    write_marker,
+)
 from toolkit.readers import DEFAULT_MAX_LINE_BYTES
 from toolkit.store import StagingStore
 from toolkit.validation import ValidationReport, run_validation
@@ -87,6 +99,46 @@ def write_checksums(root: Path, files: list[Path], known: dict[Path, str] | None
     return target
 
 
+def previous_build(previous: Path | str) -> Path:
+    """`previous` if it is a news-toolkit export build (any format); else `ToolkitError` (exit 2) naming it."""
+    folder = Path(previous)
+    marker = read_marker(folder) if folder.is_dir() else None
+    if marker is None or marker.get("kind") not in EXPORT_KINDS or not (folder / "data" / "articles").is_dir():
+        raise ToolkitError(f"{folder}: --previous must be a build written by news-toolkit export "
+                           f"(a folder with {MARKER} and data/articles/)")
+    return folder
+
+
+def build_version(build: Path) -> str | None:
+    """The dataset version a build was made from: Croissant's `version` (hf builds), else the card's configs'."""
+    try:
+        version = json.loads((build / "croissant.json").read_text(encoding="utf-8")).get("version")
+        if isinstance(version, str) and version:
+            return version
+    except (OSError, ValueError, AttributeError):
+        pass  # parquet and jsonl builds carry no Croissant; their minimal card is tried next
+    try:
+        front = (build / "README.md").read_text(encoding="utf-8").split("\n---\n", 1)[0].removeprefix("---\n")
+        configs = yaml.safe_load(front).get("configs") or []
+        return next((str(c["version"]) for c in configs if isinstance(c, dict) and c.get("version")), None)
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
+
+
+def record_changes(staging: Path, previous: Path, temp_dir: Path | str | None) -> None:
+    """Add "Changes since <version>" to the staged card, comparing the staged data with `previous`.
+
+    Runs before the new build is published, so `previous` may be the very folder it replaces.
+    """
+    from toolkit.diff import diff_builds
+    from toolkit.export.card import changes_section, insert_section
+
+    card = staging / "README.md"
+    change = diff_builds(previous, staging, temp_dir=temp_dir)
+    section = changes_section(change, build_version(previous))
+    card.write_text(insert_section(card.read_text(encoding="utf-8"), section), encoding="utf-8")
+
+
 def export(
     path: Path | str,
     *,
@@ -102,6 +154,7 @@ def export(
     temp_dir: Path | str | None = None,
     memory_limit: str | None = None,
     allow_outside: bool = False,
+    previous: Path | str | None = None,
 ) -> ExportResult:
     """Validate the dataset at PATH and, if every record is valid (or `skip_invalid`), write a build.
 
@@ -112,9 +165,13 @@ def export(
     per-batch work runs (default: a process per core); the build is byte-identical whatever runs it.
     The staging database lives in `temp_dir` (default: TMPDIR) under `memory_limit` (e.g. '2GB').
     Inputs must be inside the manifest's folder unless `allow_outside`.
-    Raises `ToolkitError` (exit code 2) for an unreadable dataset or an unknown format.
+    With `previous` (an earlier build, possibly the one this export replaces), the card gets a
+    "Changes since <its version>" section.
+    Raises `ToolkitError` (exit code 2) for an unreadable dataset, an unknown format or a `previous`
+    that is not a news-toolkit build (checked before any work).
     """
     writers = _formats()
+    previous = previous_build(previous) if previous is not None else None
     if format not in writers:
         raise ToolkitError(f"unknown format '{format}' (choose from {', '.join(writers)})")
     if annotators not in ANNOTATORS:
@@ -150,6 +207,8 @@ def export(
             context = BuildContext(manifest, store, plan, staging, stats, running, jsonl_compression, on_write_progress,
                                    load_path=target.name, annotators=annotators)
             files = writers[format](context)
+            if previous is not None:  # before SHA256SUMS, which covers the card
+                record_changes(staging, previous, temp_dir)
             files.append(write_labels(staging, manifest))  # label names for every reader, in every format
             files.append(write_marker(staging, format, manifest.name))  # before SHA256SUMS, which covers every file
             files.append(write_checksums(staging, files, context.digests))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -26,6 +27,7 @@ import pyarrow.json as pj
 from toolkit.arrow_types import RowPlan, converter
 
 Stored = tuple[str, bytes, list[bytes], str]  # article id, record, annotation records, split
+T = TypeVar("T")
 
 
 def _open_object(spec: dict[str, Any]) -> bool:
@@ -96,11 +98,40 @@ def _struct_list(columns: dict[str, pa.Array], ids: pa.Array, offsets: np.ndarra
     return pa.ListArray.from_arrays(pa.array(offsets), values, type=list_type)
 
 
-def _first_or_null(ids: pa.Array, offsets: np.ndarray) -> pa.Array:
-    counts = np.diff(offsets)
-    if len(ids) == 0:
-        return pa.nulls(len(counts), pa.int64())
-    return pc.take(ids, pa.array(offsets[:-1].astype(np.int64), mask=counts == 0))
+def pick_label(labels: Sequence[T], policy: str) -> T:
+    """The one label of a single-label document layer among several annotators' (read order, not empty).
+
+    `first`: the label read first. `majority`: the most frequent label; a tie goes to the tied
+    label read first, so the choice depends on the data and its order only.
+    """
+    if policy == "first":
+        return labels[0]
+    counts = Counter(labels)
+    most = max(counts.values())
+    return next(label for label in labels if counts[label] == most)
+
+
+def aggregated_label_ids(owner: np.ndarray, ids: np.ndarray, n: int, policy: str) -> pa.Array:
+    """`pick_label` for each of n articles at once: `owner` (non-decreasing) is each label id's article.
+
+    Articles without a label get null. Vectorised: one sort of the (article, label) pairs, not a
+    Python loop per article.
+    """
+    chosen = np.full(n, -1, np.int64)
+    if len(ids):
+        if policy == "first":
+            articles, first = np.unique(owner, return_index=True)
+            chosen[articles] = ids[first]
+        else:
+            width = int(ids.max()) + 1
+            pairs, first, counts = np.unique(owner.astype(np.int64) * width + ids, return_index=True,
+                                             return_counts=True)
+            # Per article: the most frequent label first, then among equals the one read first.
+            order = np.lexsort((first, -counts, pairs // width))
+            articles = (pairs // width)[order]
+            leading = np.concatenate([[True], articles[1:] != articles[:-1]])
+            chosen[articles[leading]] = (pairs % width)[order][leading]
+    return pa.array(chosen, pa.int64(), mask=chosen < 0)
 
 
 def build(plan: RowPlan, schemas: dict[str, pa.Schema], splits: Any, batch: list[Stored], stats: Any
@@ -137,7 +168,8 @@ def build(plan: RowPlan, schemas: dict[str, pa.Schema], splits: Any, batch: list
             if layer.multi:
                 article_columns.append(pa.ListArray.from_arrays(pa.array(offsets), ids, type=f.type))
             else:
-                article_columns.append(_first_or_null(ids, offsets))
+                # Several annotators' labels: the manifest's `aggregate:` picks one (the annotations config keeps all).
+                article_columns.append(aggregated_label_ids(owner[keep], ids.to_numpy(), n, layer.aggregate))
         else:
             article_columns.append(_struct_list(mine, ids, offsets, f.type, default_field=layer.kind == "span"))
     articles = pa.RecordBatch.from_arrays(article_columns, schema=schemas["articles"])
@@ -176,8 +208,13 @@ def _add_stats(stats: Any, batch: list[Stored], split_of: list[str], counts: np.
     if "published_at" in art and art["published_at"].null_count < len(art["published_at"]):
         bounds = pc.min_max(art["published_at"])
         stats._dates(bounds["min"].as_py(), bounds["max"].as_py())
-    for (layer, label), count in Counter(zip(ann["layer"].to_pylist(), ann["label"].to_pylist(), strict=True)).items():
+    layers, labels = ann["layer"].to_pylist(), ann["label"].to_pylist()
+    for (layer, label), count in Counter(zip(layers, labels, strict=True)).items():
         stats.labels.setdefault(layer, Counter())[label] += count
+    annotation_splits = np.repeat(np.array(split_of, dtype=object), counts).tolist()
+    for (layer, label, split), count in Counter(zip(layers, labels, annotation_splits, strict=True)).items():
+        stats.label_splits.setdefault(layer, Counter())[(label, split)] += count
+    stats.add_texts(split_of, art["text"])
     stats.annotators.update(a for a in ann["annotator"].to_pylist() if a)
     confidences = ann["confidence"].to_pylist() if "confidence" in ann else [None] * len(ann["layer"])
     for layer, annotator, confidence in zip(ann["layer"].to_pylist(), ann["annotator"].to_pylist(), confidences,

@@ -10,14 +10,20 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import yaml
 
+from toolkit.export.curated import merge_sections
 from toolkit.export.rows import BuildStats
+from toolkit.export.statistics import agreement_section, statistics_section
+from toolkit.export.views import ViewReport
 from toolkit.manifest import Manifest
 from toolkit.schemas import field_descriptions
+
+if TYPE_CHECKING:  # the diff needs DuckDB, which rendering a card without `--previous` does not
+    from toolkit.diff import BuildDiff, LabelChange
 
 MIN_DATASETS_VERSION = "4.0.0"  # `List` features in Parquet metadata need datasets >= 4 (HF_NOTES.md)
 
@@ -127,11 +133,17 @@ def front_matter(
         tasks = (["token-classification"] if "span" in kinds else []) + (
             ["text-classification"] if "document" in kinds else [])
     data["task_categories"] = [one_line(t) for t in tasks]
+    task_ids = manifest.get("task_ids") or _task_ids(manifest)
+    if task_ids:
+        data["task_ids"] = [one_line(t) for t in task_ids]
     data["tags"] = ["news", "news-toolkit"]
+    version = loadable_version(manifest.get("version"))
     data["configs"] = [
         {
             "config_name": config,
             **({"default": True} if config == "articles" else {}),
+            # A builder parameter: `datasets` makes it the config's version, so `ds.info.version` shows it.
+            **({"version": version} if version else {}),
             "data_files": [{"split": split, "path": f"data/{config}/{split}-*"} for split in split_files[config]],
         }
         for config in split_files
@@ -153,6 +165,26 @@ def front_matter(
     return data
 
 
+def loadable_version(version: str | None) -> str | None:
+    """The manifest's version if `datasets` can take it as a config version, else None.
+
+    `datasets` 5.2 accepts only `x.y.z`: a pre-release such as `1.0.0-rc.1` in `configs` makes
+    `load_dataset` raise, so such a version is stated in the card's prose only.
+    """
+    return version if version and re.fullmatch(r"\d+\.\d+\.\d+", version) else None
+
+
+def _task_ids(manifest: Manifest) -> list[str]:
+    """Hub task ids from the layers' kinds, in layer order (relation layers have no Hub task id)."""
+    ids: list[str] = []
+    for layer in manifest.layers.values():
+        task = {"span": "named-entity-recognition", "document": (
+            "multi-label-classification" if layer.multi else "multi-class-classification")}.get(layer.kind)
+        if task and task not in ids:
+            ids.append(task)
+    return ids
+
+
 def _annotations_creators(stats: BuildStats) -> list[str]:
     """Hub `annotations_creators` from the annotators the data names (`model:…` is machine output)."""
     if not sum(stats.annotations.values()):
@@ -169,9 +201,11 @@ def render_card(
     split_files: dict[str, dict[str, list[str]]],
     split_sizes: dict[str, dict[str, tuple[int, int]]],
     stats: BuildStats,
-    load_path: str,
+    views: dict[str, ViewReport] | None = None,
+    curated: str | None = None,
 ) -> str:
-    """The whole `README.md` text."""
+    """The whole `README.md` text; `curated` (the text of `CARD.md`) is merged in by `## ` heading."""
+    repo = hub_id(manifest)
     n_articles = sum(stats.articles.values())
     n_annotations = sum(stats.annotations.values())
     meta = front_matter(manifest, features, split_files, split_sizes, n_articles, stats)
@@ -186,14 +220,24 @@ def render_card(
     ))
     if manifest.get("homepage"):
         parts[-1] += f"\n\nHomepage: <{escape(one_line(manifest.get('homepage')))}>"
+    if manifest.get("version"):
+        # Escaped whole: a version alone ("1.0.0") would be taken for a list item and get a backslash.
+        parts[-1] += "\n\n" + escape(f"Version {one_line(manifest.get('version'))}.")
 
-    parts.append(_how_to_load(load_path, manifest))
+    parts.append(_how_to_load(repo, manifest))
+    recipes = label_recipes(manifest) if "articles" in split_files else ""
+    if recipes:
+        parts.append(recipes)
     parts.append(_structure(manifest, features))
+    if views:
+        parts.append(_views(views, features, split_files, repo))
     parts.append(_example(stats))
     split_rows = [[s, f"{stats.articles[s]:,}", f"{stats.annotations[s]:,}"] for s in split_files.get("articles", {})]
     parts.append("## Splits\n\n" + _split_strategy(stats.split_plan) + "\n\n"
                  + _table(["split", "articles", "annotations"], split_rows) + _missing_splits(stats.split_plan))
     parts.append(_duplicates(manifest, stats.split_plan))
+    parts.append(statistics_section(manifest, stats))
+    parts.append(agreement_section(manifest, stats))
     parts.append(_labels(manifest, stats))
     parts.append(_sources(stats))
     parts.append(_annotation_process(manifest, stats))
@@ -205,8 +249,11 @@ def render_card(
     citation = manifest.get("citation")
     parts.append("## Citation\n\n"
                  + (fenced(citation, "bibtex") if citation else "No citation was given in the manifest."))
-    parts.append(f"<sub>Built with news-toolkit. Loading needs `datasets>={MIN_DATASETS_VERSION}`.</sub>")
-    return "\n\n".join(parts) + "\n"
+    front, body = parts[0], "\n\n".join(parts[1:])
+    if curated is not None:
+        body = merge_sections(body, curated)
+    footer = f"<sub>Built with news-toolkit. Loading needs `datasets>={MIN_DATASETS_VERSION}`.</sub>"
+    return "\n\n".join([front, body, footer]) + "\n"
 
 
 def _split_strategy(plan: Any) -> str:
@@ -250,15 +297,23 @@ def _duplicates(manifest: Manifest, plan: Any) -> str:
     return "## Duplicates and leakage\n\n" + text
 
 
-def _how_to_load(load_path: str, manifest: Manifest) -> str:
+NAMESPACE_PLACEHOLDER = "<namespace>"
+
+
+def hub_id(manifest: Manifest) -> str:
+    """The repository id the card's examples load: the manifest's `hub_id`, else `<namespace>/<name>`."""
+    return manifest.get("hub_id") or f"{NAMESPACE_PLACEHOLDER}/{manifest.name}"
+
+
+def _how_to_load(repo: str, manifest: Manifest) -> str:
     layers = list(manifest.layers)
     span = next((n for n, layer in manifest.layers.items() if layer.kind == "span"), None)
     doc = next((n for n, layer in manifest.layers.items() if layer.kind == "document" and not layer.multi), None)
     lines = [
         "from datasets import load_dataset",
         "",
-        f"articles = load_dataset({load_path!r})            # config 'articles': one row per article",
-        f"annotations = load_dataset({load_path!r}, 'annotations')  # one row per annotation",
+        f"articles = load_dataset({repo!r})            # config 'articles': one row per article",
+        f"annotations = load_dataset({repo!r}, 'annotations')  # one row per annotation",
         "row = articles['train'][0]",
         "print(row['title'])",
     ]
@@ -270,10 +325,96 @@ def _how_to_load(load_path: str, manifest: Manifest) -> str:
                   f"if row[{doc!r}] is not None else None)"]
     code = "\n".join(lines)
     return ("## How to load\n\n" + fenced(code, "python") + "\n\n"
-            "On the Hub, replace the folder by the repository id. The label names are stored in this card and in "
+            + ("" if manifest.get("hub_id") else
+               f"Replace `{NAMESPACE_PLACEHOLDER}` by the Hub user or organisation this build is uploaded to "
+               "(or set `hub_id` in the manifest); a local copy loads by its folder path. ")
+            + "The label names are stored in this card and in "
             "each Parquet file's metadata, so `load_dataset('parquet', data_files=…)` and streaming keep them too; "
             f"`labels.parquet` maps class ids to names for other readers. "
             f"Layers: {', '.join(escape(n) for n in layers) or 'none'}.")
+
+
+RECIPES_HEADING = "## Label names with polars and DuckDB"
+ARTICLE_FILES = "data/articles/*.parquet"  # relative to the build: the card must not depend on where it was written
+
+
+def recipe_layers(manifest: Manifest) -> list[tuple[str, Any]]:
+    """The layers the recipes show: the first document layer, then the first span layer (those that exist)."""
+    chosen = [next(((n, layer) for n, layer in manifest.layers.items() if layer.kind == kind), None)
+              for kind in ("document", "span")]
+    return [pair for pair in chosen if pair is not None]
+
+
+def _polars_column(name: str, layer: Any) -> str:
+    """A polars expression turning one layer column's class ids into names (ids → names via a dict)."""
+    mapped = f"replace_strict(names({name!r}), default=None, return_dtype=pl.String)"
+    if layer.kind == "span":
+        return f"pl.col({name!r}).list.eval(\n        pl.element().struct.field('label').{mapped})"
+    if layer.multi:
+        return f"pl.col({name!r}).list.eval(pl.element().{mapped})"
+    return f"pl.col({name!r}).{mapped}"
+
+
+def polars_recipe(layers: list[tuple[str, Any]]) -> str:
+    """Python code: read the article shards and `labels.parquet` with polars; `named` holds id + label names."""
+    columns = "".join(f"    {_polars_column(name, layer)},\n" for name, layer in layers)
+    return ("import polars as pl\n\n"
+            "labels = pl.read_parquet('labels.parquet')\n\n\n"
+            "def names(layer):  # class id -> label name, for one layer\n"
+            "    rows = labels.filter(pl.col('layer') == layer)\n"
+            "    return dict(zip(rows['id'], rows['name']))\n\n\n"
+            f"articles = pl.read_parquet({ARTICLE_FILES!r})\n"
+            f"named = articles.select(\n    'id',\n{columns})\n"
+            "print(named.head())")
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def duckdb_recipe(layers: list[tuple[str, Any]]) -> str:
+    """Python code: the same names with DuckDB, a join for a single-label layer, `list_transform` for lists."""
+    lists = [(name, layer) for name, layer in layers if layer.kind == "span" or layer.multi]
+    joins = [name for name, layer in layers if not (layer.kind == "span" or layer.multi)]
+    select, sources = ["a.id"], [f"{_sql_text(ARTICLE_FILES)} AS a"]
+    for name in joins:
+        alias = _sql_name(f"{name}_label")
+        select.append(f"{alias}.name AS {_sql_name(name)}")
+        sources.append(f"LEFT JOIN 'labels.parquet' AS {alias}\n"
+                       f"      ON {alias}.layer = {_sql_text(name)} AND {alias}.id = a.{_sql_name(name)}")
+    for name, layer in lists:
+        item = "x.label" if layer.kind == "span" else "x"
+        # DuckDB lists are 1-based; class ids start at 0.
+        select.append(f"list_transform(a.{_sql_name(name)}, lambda x: names.{_sql_name(name)}[{item} + 1])"
+                      f" AS {_sql_name(name)}")
+    query = ""
+    if lists:
+        per_layer = ",\n           ".join(
+            f"list(name ORDER BY id) FILTER (WHERE layer = {_sql_text(name)}) AS {_sql_name(name)}"
+            for name, _ in lists)
+        query += f"WITH names AS (\n    SELECT {per_layer}\n    FROM 'labels.parquet')\n"
+        sources.append("CROSS JOIN names")
+    query += "SELECT " + ",\n       ".join(select) + "\nFROM " + "\n".join(sources)
+    # Layer names are `[a-z][a-z0-9_]*` (the manifest schema), and the rest is ours: nothing in the
+    # query can end the Python string it sits in.
+    return f'import duckdb\n\nnamed = duckdb.sql("""\n{query}\n""")\nprint(named.limit(5))'
+
+
+def label_recipes(manifest: Manifest) -> str:
+    """How to turn class ids into names outside `datasets` (a test runs both blocks in a build); "" without labels."""
+    layers = recipe_layers(manifest)
+    if not layers:
+        return ""
+    shown = " and ".join(f"`{escape(name)}`" for name, _ in layers)
+    return (f"{RECIPES_HEADING}\n\nOutside `datasets` a label column holds class ids (ClassLabel ids, in the order of "
+            "the label tables below). `labels.parquet` (`layer`, `kind`, `id`, `name`, `description`) maps them "
+            f"to names. Run from this folder, each snippet gives every article's {shown} labels by name:\n\n"
+            + fenced(polars_recipe(layers), "python") + "\n\n" + fenced(duckdb_recipe(layers), "python")
+            + "\n\nThe `lambda x:` syntax needs DuckDB 1.3 or later.")
 
 
 def _structure(manifest: Manifest, features: dict[str, Any]) -> str:
@@ -296,17 +437,115 @@ def _structure(manifest: Manifest, features: dict[str, Any]) -> str:
         text += ("\n\n### Config `annotations`\n\nOne row per annotation; `layer` and `label` are strings. "
                  "Offsets count Unicode code points (Python `str` indices), end exclusive.\n\n")
         text += _table(["field", "type", "description"], rows)
-    for config in (c for c in features if c.startswith("classify-")):
-        layer = config.removeprefix("classify-")
-        text += (f"\n\n### Config `{escape(config)}` (ready to train)\n\nOne row per article that has a "
-                 f"`{escape(layer)}` label: `id`, `title`, `text` and `label` "
-                 f"({escape(feature_type(features[config]['label']))}).\n\n"
-                 + fenced("from datasets import load_dataset\n"
-                          f"ds = load_dataset('<this folder or repo id>', {config!r})\n"
-                          "names = ds['train'].features['label']"
-                          + (".feature.names" if "List" in feature_type(features[config]["label"]) else ".names"),
-                          "python"))
     return text
+
+
+EXAMPLE_TEXT_CHARS = 200  # strings of a view's example row are cut here in the card
+EXAMPLE_LIST_ITEMS = 40  # and lists here (a NER example is chosen with at most 40 tokens, so it shows whole)
+
+
+def _views(reports: dict[str, ViewReport], features: dict[str, Any],
+           split_files: dict[str, dict[str, list[str]]], repo: str) -> str:
+    """A section per ready-to-train view: what a row is, what was left out, a row as loaded, a snippet."""
+    parts = ["## Ready-to-train views\n\nExtra configs derived from `articles` (same splits), built because the "
+             "manifest's `views:` asks for them (all kinds by default). Each snippet below runs as is."]
+    for config, report in reports.items():
+        split = report.example_split or next(iter(split_files[config]))
+        what = {"classify": _classify_text, "ner": _ner_text, "relations": _relations_text}[report.kind]
+        parts.append(f"### Config `{escape(config)}` (ready to train)\n\n" + what(report, features[config])
+                     + "\n\n" + fenced(view_snippet(report, features[config], split, repo), "python")
+                     + "\n\n" + _example_row(report))
+    return "\n\n".join(parts)
+
+
+def view_snippet(report: ViewReport, features: Any, split: str, repo: str) -> str:
+    """Five lines that load the view and prepare it for training (a test runs them against the build)."""
+    load = f"ds = load_dataset({repo!r}, {report.config!r}, split={split!r})"
+    if report.kind == "ner":
+        body = ["names = ds.features['ner_tags'].feature.names",
+                "id2label = dict(enumerate(names)); label2id = {name: i for i, name in id2label.items()}",
+                "print(ds[0]['tokens'][:8], [id2label[t] for t in ds[0]['ner_tags'][:8]])"]
+    elif report.kind == "relations":
+        body = ["names = ds.features['label'].names",
+                "ds = ds.map(lambda r: {'pair': r['head']['text'] + ' [SEP] ' + r['tail']['text'],"
+                " 'labels': r['label']})",
+                "print(ds[0]['pair'], names[ds[0]['labels']], ds[0]['context'][:80])"]
+    elif type(features["label"]).__name__ in ("List", "Sequence", "LargeList"):  # a multi-label layer
+        body = ["names = ds.features['label'].feature.names",
+                "ds = ds.map(lambda r: {'labels': [float(i in r['label']) for i in range(len(names))]})",
+                "print(ds[0]['title'], [names[i] for i in ds[0]['label']])"]
+    else:
+        body = ["names = ds.features['label'].names",
+                "ds = ds.rename_column('label', 'labels')  # the column name Trainer expects",
+                "print(ds[0]['title'], names[ds[0]['labels']])"]
+    return "\n".join(["from datasets import load_dataset", load, *body])
+
+
+def _classify_text(report: ViewReport, features: Any) -> str:
+    return (f"One row per article that has a `{escape(report.layer)}` label ({report.counts['rows']:,} rows): "
+            f"`id`, `title`, `text` and `label` ({escape(feature_type(features['label']))}).")
+
+
+def _ner_text(report: ViewReport, features: Any) -> str:
+    counts = report.counts
+    names = features["ner_tags"].feature.names
+    scheme = "BIOES" if any(name.startswith("S-") for name in names) else "BIO"
+    left_out = counts["overlapping"] + counts["duplicate"] + counts["blank"]
+    text = (f"Layer `{escape(report.layer)}` as token tags, conll2003-style: one row per paragraph of an "
+            f"article (the title is its own row, `field: \"title\"`; a line break ends a paragraph unless a span "
+            f"covers it), {counts['rows']:,} rows. Columns: `article_id`, `field`, `tokens`, `token_offsets` "
+            "([start, end) code points into that field of the article) and `ner_tags`, "
+            f"{scheme} tags as ClassLabel ids ({len(names)} names, `O` = 0). Tokens are runs of word characters, "
+            "or any other single non-space character, and are split at every span edge, so each span is whole "
+            "tokens and decoding the tags with `token_offsets` gives the spans back.\n\n"
+            f"Of the layer's {counts['spans']:,} spans, {counts['kept']:,} are tagged; "
+            f"**{left_out:,} could not be represented**:")
+    rows = [
+        ["overlapping", f"{counts['overlapping']:,}", "overlaps a span already taken: BIO tags cannot nest"],
+        ["duplicate", f"{counts['duplicate']:,}", "the same span with the same label as one already taken "
+         "(another annotator agreeing): nothing is lost"],
+        ["blank", f"{counts['blank']:,}", "whitespace only: no token"],
+    ]
+    text += "\n\n" + _table(["left out", "spans", "why"], rows)
+    text += ("\n\nSpans are taken annotator by annotator, in the order each first appears among an article's "
+             "spans of the layer, and each annotator's by earliest start, then longest: annotators who split an "
+             "article between them all count, and where two annotated the same words the first one's reading "
+             "stands (the `annotations` config keeps every span).")
+    text += (f"\n\n{counts['trimmed']:,} tagged spans had leading or trailing whitespace: they are trimmed to the "
+             "tokens they cover, and the tags give back the trimmed span.")
+    return text
+
+
+def _relations_text(report: ViewReport, features: Any) -> str:
+    counts = report.counts
+    return (f"One row per relation of layer `{escape(report.layer)}` ({counts['rows']:,} rows): `article_id`, "
+            f"`id`, `label` ({escape(feature_type(features['label']))}), `head` and `tail` (each the span: `id`, "
+            "`layer`, `label` as a name, `field`, `start`, `end`, `text`), and `context`: the paragraph holding "
+            f"both spans ({counts['paragraph']:,} rows, `context_scope: \"paragraph\"`), else the whole field "
+            f"({counts['field']:,} rows, `\"field\"`; the article's `text` when the spans are in different fields), "
+            "starting at `context_start` in `context_field`: `head['start'] - context_start` is the head's offset "
+            "in `context` when `head['field'] == context_field`.")
+
+
+def example_value(value: Any) -> Any:
+    """A value of an example row as the card shows it: long strings and lists cut (marked with …)."""
+    if isinstance(value, str) and len(value) > EXAMPLE_TEXT_CHARS:
+        return value[:EXAMPLE_TEXT_CHARS] + "…"
+    if isinstance(value, list):
+        return [example_value(v) for v in value[:EXAMPLE_LIST_ITEMS]]
+    if isinstance(value, dict):
+        return {k: example_value(v) for k, v in value.items()}
+    return value
+
+
+def _example_row(report: ViewReport) -> str:
+    if report.example is None:
+        return ""
+    lines = [f"  {orjson.dumps(key).decode()}: {orjson.dumps(example_value(value)).decode()}"
+             for key, value in report.example.items()]
+    return (f"Row {report.example_index} of split `{escape(report.example_split)}` as `load_dataset` returns it "
+            f"(ClassLabel values are ids; strings over {EXAMPLE_TEXT_CHARS} characters are cut and marked …, "
+            f"lists over {EXAMPLE_LIST_ITEMS} items cut):\n\n" + fenced("{\n" + ",\n".join(lines) + "\n}", "json"))
 
 
 def _example(stats: BuildStats) -> str:
@@ -402,3 +641,56 @@ def _limitations(manifest: Manifest, stats: BuildStats) -> str:
     if not notes:
         notes.append("None found in the data by news-toolkit's checks; read the sources before use.")
     return "## Bias, risks, and limitations\n\n" + "\n".join(f"- {n}" for n in notes)
+
+
+
+# --- "Changes since": `export --previous OLD_BUILD` -----------------------------------------------
+
+CHANGES_TOP_LABELS = 10  # label rows shown; the rest is counted in one line
+CHANGES_MOVED_IDS = 10  # ids of moved articles listed
+SUMMARY_HEADING = "## Dataset summary"
+
+
+def changes_heading(version: str | None) -> str:
+    return f"## Changes since {'version ' + one_line(version) if version else 'the previous build'}"
+
+
+def _label_rank(change: LabelChange) -> tuple[int, str, str]:
+    """Most churned first; ties in layer and label order, so the card does not depend on the run."""
+    return (-(change.added + change.removed + change.edited), change.layer, change.label)
+
+
+def changes_section(change: BuildDiff, version: str | None) -> str:
+    """What changed from the previous build to this one (counts exact; paths never shown: the card is portable)."""
+    a = change.articles
+    text = (f"{changes_heading(version)}\n\nArticles: {a['old']:,} before, {a['new']:,} now: "
+            f"**{a['added']:,} added, {a['removed']:,} removed, {a['edited']:,} changed** (text or metadata), "
+            f"{a['moved']:,} moved split.")
+    if change.moved:
+        listed = ", ".join(f"`{escape(i)}` ({escape(old)} → {escape(new)})"
+                           for i, old, new in change.moved[:CHANGES_MOVED_IDS])
+        more = a["moved"] - min(len(change.moved), CHANGES_MOVED_IDS)
+        text += f" Moved: {listed}" + (f" and {more:,} more." if more else ".")
+    changed = sorted((c for c in change.labels if c.added or c.removed or c.edited), key=_label_rank)
+    if not changed:
+        return text + "\n\nNo annotation was added, removed or changed."
+    added = sum(c.added for c in change.labels)
+    removed = sum(c.removed for c in change.labels)
+    edited = sum(c.edited for c in change.labels)
+    text += (f"\n\nAnnotations: {added:,} added, {removed:,} removed, {edited:,} changed. "
+             "Per layer and label, most changed first (counts are annotations):\n\n")
+    rows = [[cell(c.layer), cell(c.label), f"{c.old:,}", f"{c.new:,}", f"{c.new - c.old:+,}", f"{c.added:,}",
+             f"{c.removed:,}", f"{c.edited:,}"] for c in changed[:CHANGES_TOP_LABELS]]
+    text += _table(["layer", "label", "before", "now", "change", "added", "removed", "changed"], rows)
+    if len(changed) > CHANGES_TOP_LABELS:
+        text += f"\n\n…and {len(changed) - CHANGES_TOP_LABELS:,} more labels changed."
+    return text
+
+
+def insert_section(card: str, section: str) -> str:
+    """`card` with `section` right after the summary (where a reader looks first), else at the end."""
+    start = card.find(f"\n{SUMMARY_HEADING}\n")
+    end = card.find("\n## ", start + 1) if start >= 0 else -1
+    if end < 0:
+        return card.rstrip("\n") + "\n\n" + section + "\n"
+    return card[:end + 1] + section + "\n\n" + card[end + 1:]

@@ -8,10 +8,13 @@ from typing import Any
 import orjson
 
 from toolkit.arrow_types import annotation_features, article_features
+from toolkit.export import ner, relations
 from toolkit.export.card import render_card
 from toolkit.export.croissant import croissant_metadata
+from toolkit.export.curated import read_curated
 from toolkit.export.parquet import write_config_shards
-from toolkit.export.views import TEXT_COLUMNS, classify_config, write_classify_views
+from toolkit.export.statistics import write_card_statistics
+from toolkit.export.views import TEXT_COLUMNS, Views, classify_config, write_views
 from toolkit.schemas import field_descriptions
 
 
@@ -20,12 +23,14 @@ def write(context: Any) -> list[Path]:
     staging: Path = context.staging
     manifest = context.manifest
     shards = write_config_shards(context)
+    images = write_card_statistics(context)  # agreement and plots, before the card that shows them
     features = {"articles": article_features(context.plan), "annotations": annotation_features(context.plan)}
     features = {config: features[config] for config in shards}
+    views = Views()
     if "articles" in shards:  # task views, derived from the article shards just written
-        view_shards, view_features = write_classify_views(staging, manifest.layers, shards["articles"])
-        shards.update(view_shards)
-        features.update({config: view_features[config] for config in view_shards})
+        views = write_views(staging, manifest, shards["articles"])
+        shards.update(views.shards)
+        features.update(views.features)
     relative = {
         config: {split: [p.relative_to(staging).as_posix() for p in files] for split, files in splits.items()}
         for config, splits in shards.items()
@@ -33,7 +38,8 @@ def write(context: Any) -> list[Path]:
     sizes = {
         config: {split: _split_size(files) for split, files in splits.items()} for config, splits in shards.items()
     }
-    card = render_card(manifest, features, relative, sizes, context.stats, load_path=context.load_path)
+    card = render_card(manifest, features, relative, sizes, context.stats, views=views.reports,
+                       curated=read_curated(manifest))
     (staging / "README.md").write_text(card, encoding="utf-8")
 
     from toolkit.export import sha256_file
@@ -47,6 +53,10 @@ def write(context: Any) -> list[Path]:
             article_docs = descriptions["articles"]
             view_docs = {column: article_docs[column] for column in TEXT_COLUMNS}
             descriptions[classify_config(name)] = {**view_docs, "label": article_docs[name]}
+        if ner.ner_config(name) in shards:
+            descriptions[ner.ner_config(name)] = ner.column_descriptions(name, manifest.views.tagging)
+        if relations.relations_config(name) in shards:
+            descriptions[relations.relations_config(name)] = relations.column_descriptions(name)
     metadata = croissant_metadata(
         name=manifest.name,
         description=manifest.get("description") or manifest.get("pretty_name") or manifest.name,
@@ -60,7 +70,7 @@ def write(context: Any) -> list[Path]:
         files=[(p.relative_to(staging).parts[1], p.relative_to(staging).as_posix(), context.digests[p]) for p in files],
     )
     (staging / "croissant.json").write_bytes(orjson.dumps(metadata, option=orjson.OPT_INDENT_2) + b"\n")
-    return [*files, staging / "README.md", staging / "croissant.json"]
+    return [*files, *images, staging / "README.md", staging / "croissant.json"]
 
 
 def _split_size(files: list[Path]) -> tuple[int, int]:

@@ -24,8 +24,9 @@ import pyarrow as pa
 from toolkit.arrow_types import RowBuilder, RowPlan, parse_timestamp
 from toolkit.engines import Engine
 from toolkit.export import arrow_json
+from toolkit.export.statistics import text_lengths
 from toolkit.hygiene.groups import plan_splits
-from toolkit.manifest import Splits
+from toolkit.manifest import Layer, Splits
 from toolkit.splits import SPLIT_ORDER
 from toolkit.store import StagingStore
 from toolkit.validation.cross import accepted_articles_in_order
@@ -52,6 +53,20 @@ class BuildStats:
     # (integers: the same sum whatever the batching, so the card is byte-identical).
     origins: dict[str, Counter] = field(default_factory=dict)
     kept_annotators: str = "all"  # `export --annotators`: the card says which annotations the build holds
+    # Card statistics (export/statistics.py): layer → (label, split) → annotations; split → length → articles,
+    # in code points and in words (counts per distinct length: bounded by the longest text, not the corpus).
+    label_splits: dict[str, Counter] = field(default_factory=dict)
+    lengths: dict[str, Counter] = field(default_factory=dict)
+    words: dict[str, Counter] = field(default_factory=dict)
+    agreement: list[Any] = field(default_factory=list)  # hygiene.agreement.AgreementRow, set once for the card
+    images: list[str] = field(default_factory=list)  # plots written into the build, relative paths
+
+    def add_texts(self, splits: list[str], texts: pa.Array) -> None:
+        """Count the lengths of a batch's article texts (one split per text) in code points and words."""
+        code_points, words = text_lengths(texts)
+        for split, n_points, n_words in zip(splits, code_points, words, strict=True):
+            self.lengths.setdefault(split, Counter())[n_points] += 1
+            self.words.setdefault(split, Counter())[n_words] += 1
 
     def add_origin(self, layer: str, annotator: Any, confidence: Any) -> None:
         """Count one annotation as gold (a named person), silver (`model:…`) or unnamed."""
@@ -80,6 +95,7 @@ class BuildStats:
             if layer not in labels:
                 labels[layer] = Counter()
             labels[layer][ann["label"]] += 1
+            self.label_splits.setdefault(layer, Counter())[(ann["label"], split)] += 1
             annotator = ann.get("annotator")
             if annotator:
                 annotators[annotator] += 1
@@ -107,6 +123,10 @@ class BuildStats:
             self.labels.setdefault(layer, Counter()).update(counts)
         for layer, counts in later.origins.items():
             self.origins.setdefault(layer, Counter()).update(counts)
+        for mine_by_key, theirs_by_key in ((self.label_splits, later.label_splits), (self.lengths, later.lengths),
+                                           (self.words, later.words)):
+            for key, counts in theirs_by_key.items():
+                mine_by_key.setdefault(key, Counter()).update(counts)
         self._dates(later.first_published, later.last_published)
         if self.example is None:
             self.example = later.example
@@ -175,19 +195,44 @@ def _build_from_dicts(context: RowContext, batch: list[StoredArticle]) -> BuiltB
     stats = BuildStats()
     builder = RowBuilder(context.plan, encode_labels=context.output == "arrow")
     by_split: dict[str, tuple[list[Row], list[Row]]] = {}  # split → (article rows, annotation rows)
+    texts: list[str] = []
     for _article_id, record, annotation_records, split in batch:
         article = orjson.loads(record)
+        texts.append(article["text"])
         annotations = [orjson.loads(a) for a in annotation_records]
         stats.add(split, article, annotations)
         article_rows, annotation_rows = by_split.setdefault(split, ([], []))
-        article_rows.append(builder.article_row(article, annotations))
+        article_rows.append(builder.article_row(article, row_annotations(annotations, context.plan.layers)))
         annotation_rows.extend(builder.annotation_row(a) for a in annotations)
+    stats.add_texts([split for *_, split in batch], pa.array(texts, pa.string()))
     parts: dict[tuple[str, str], tuple[Any, int]] = {}
     for split, (article_rows, annotation_rows) in by_split.items():
         for config, rows in (("articles", article_rows), ("annotations", annotation_rows)):
             if rows:
                 parts[(config, split)] = (_encode(context, config, rows), len(rows))
     return BuiltBatch(parts, stats)
+
+
+def row_annotations(annotations: list[dict[str, Any]], layers: dict[str, Layer]) -> list[dict[str, Any]]:
+    """The annotations an article row is built from: of a single-label document layer only the one
+    `pick_label` chooses among several annotators' labels; every span and relation (each names its annotator)."""
+    chosen: dict[str, str] = {}
+    for name, layer in layers.items():
+        if layer.kind == "document" and not layer.multi:
+            labels = [a["label"] for a in annotations if a["layer"] == name]
+            if len(labels) > 1:
+                chosen[name] = arrow_json.pick_label(labels, layer.aggregate)
+    if not chosen:
+        return annotations
+    kept, taken = [], set()
+    for ann in annotations:
+        layer = ann["layer"]
+        if layer in chosen:
+            if layer in taken or ann["label"] != chosen[layer]:
+                continue
+            taken.add(layer)
+        kept.append(ann)
+    return kept
 
 
 def _encode(context: RowContext, config: str, rows: list[Row]) -> Any:

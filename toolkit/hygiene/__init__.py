@@ -6,3 +6,12 @@
 - `duplicates`: duplicate clusters as set operations over the staged columns (out of core);
 - `groups`: split assignment by group (union of the keys `splits.group_by` names) or by date.
 """
+
+import os
+
+# rensa spreads a big batch over a Rayon thread pool. A process forked after that pool started
+# (the local engine forks its workers) inherits the pool without its threads, and its first batch
+# waits for them forever: validate a small corpus in-process, then a large one with workers, and
+# the workers hung. Set here, before any module of this package imports rensa; one Rayon thread
+# per process is also what the engines want (they run one process per core).
+os.environ.setdefault("RAYON_NUM_THREADS", "1")

@@ -1,7 +1,9 @@
 """Getting data in: annotation-tool importers and the plain-text article parser.
 
 Every importer is one module with one public function `read(paths, options) -> Imported`, and one
-line in `IMPORTERS` below. `toolkit.ingest.dataset_writer.write_dataset` turns an `Imported` into
+line in `IMPORTERS` below. An importer reads only its tool's format: `toolkit.ingest.files` finds and
+decodes the files, `toolkit.ingest.builder.ImportBuilder` makes the records (ids, offsets, checks,
+layers, problems). `toolkit.ingest.dataset_writer.write_dataset` turns an `Imported` into
 a dataset folder (`dataset.yaml`, `articles.jsonl`, `annotations.jsonl`) that `validate` accepts.
 """
 
@@ -11,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from toolkit.problems import Problem
 
 LayerKind = Literal["span", "document", "relation"]
 OffsetUnit = Literal["codepoint", "utf16"]
@@ -24,13 +28,9 @@ class ImportOptions:
     language: str = "und"
 
 
-@dataclass(frozen=True)
-class ImportProblem:
-    """Something in a tool export that could not be imported: where it is and why."""
-
-    file: str
-    line: int | None
-    message: str
+# Something in a tool export that could not be imported: the one `Problem` type, with a code from
+# `toolkit.problems.IMPORT_CODES`. The old name stays for callers that imported it.
+ImportProblem = Problem
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Imported:
     layers: dict[str, LayerKind] = field(default_factory=dict)
     labels: dict[str, list[str]] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
-    problems: list[ImportProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     def declare(self, layer: str, kind: LayerKind, label: str) -> None:
         """Record that `label` was seen in `layer` (of `kind`)."""
@@ -95,7 +95,7 @@ class ImportSummary:
     annotations: int
     layers: dict[str, LayerKind]
     skipped: dict[str, int]
-    problems: list[ImportProblem]
+    problems: list[Problem]
 
 
 def import_dataset(

@@ -17,18 +17,16 @@ What becomes what:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.ingest import Imported, ImportOptions, ImportProblem
-from toolkit.ingest.dataset_writer import safe_id
-from toolkit.ingest.files import read_export_file
-from toolkit.offsets import utf16_to_codepoint_mapper
+from toolkit.ingest import Imported, ImportOptions
+from toolkit.ingest.builder import ImportBuilder
+from toolkit.ingest.files import input_files, read_utf8, suffix_in
 
 ENTITY_LAYER = "entities"
 RELATION_LAYER = "relations"
-TITLE_MAX_CHARS = 200
 
 # Attribute keys this importer sets itself; a brat attribute of the same name is renamed so that
 # it cannot overwrite the fragment links or the note.
@@ -58,107 +56,54 @@ def read(paths: Sequence[Path], options: ImportOptions) -> Imported:
     """Read brat documents from folders (searched recursively) or `.txt`/`.ann` files.
 
     Returns one article per `.txt` (with no annotations when it has no `.ann`), its annotations,
-    and an `ImportProblem` for every `.ann` without `.txt`, unreadable file and malformed or
-    inconsistent `.ann` line; the rest of the file is still imported. Never raises on bad input.
+    and a problem for every `.ann` without `.txt`, unreadable file and malformed or inconsistent
+    `.ann` line; the rest of the file is still imported. Never raises on bad input.
     """
-    imported = Imported()
-    documents = _collect(paths, imported)
+    builder = ImportBuilder(options)
     confs: dict[Path, _Conf | None] = {}
-    used_ids: set[str] = set()
-    for doc in documents:
+    for doc in _collect(paths, builder):
         if doc.txt is None:
             assert doc.ann is not None
-            imported.problems.append(
-                ImportProblem(str(doc.ann), None, f"no matching {doc.stem}.txt next to this .ann file")
-            )
+            builder.problem(doc.ann, None, "unreadable", f"no matching {doc.stem}.txt next to this .ann file")
             continue
-        text = _read_utf8(doc.txt, imported)
+        text = read_utf8(doc.txt, builder.problems)
         if text is None:
             continue
-        article_id = _unique_id(safe_id(doc.stem), doc, used_ids)
-        imported.articles.append(
-            {"id": article_id, "title": _title(text, doc.stem), "text": text, "language": options.language}
-        )
-        if doc.ann is None:
+        # The same stem in two folders must not give one id: the second gets its folder's name in front.
+        article_id = builder.article(doc.txt, None, doc.stem, text, alternatives=[f"{doc.txt.parent.name}-{doc.stem}"])
+        if article_id is None or doc.ann is None:
             continue
-        ann_text = _read_utf8(doc.ann, imported)
-        if ann_text is None:
-            continue
-        conf = _conf_for(doc, confs, imported)
-        _import_ann(ann_text, str(doc.ann), text, article_id, conf, options, imported)
-    return imported
+        ann_text = read_utf8(doc.ann, builder.problems)
+        if ann_text is not None:
+            _import_ann(ann_text, doc.ann, article_id, _conf_for(doc, confs, builder), builder)
+    return builder.imported
 
 
-def _collect(paths: Sequence[Path], imported: Imported) -> list[_Document]:
+def _collect(paths: Sequence[Path], builder: ImportBuilder) -> list[_Document]:
     """Pair every `X.txt` with its `X.ann` (same folder, same stem), sorted by path."""
     found: dict[tuple[Path, str], dict[str, Path]] = {}
     roots: dict[tuple[Path, str], Path] = {}
-
-    def add(file: Path, root: Path) -> None:
-        key = (file.parent, file.stem)
-        found.setdefault(key, {})[file.suffix] = file
-        roots.setdefault(key, root)
-
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if file.suffix in (".txt", ".ann") and file.is_file():
-                    add(file, path)
-        elif path.is_file() and path.suffix in (".txt", ".ann"):
-            add(path, path.parent)
+        if path.exists() and not path.is_dir() and path.suffix not in (".txt", ".ann"):
+            # Also a device or FIFO named as input: refused by name, never opened.
+            builder.problem(path, None, "unreadable", "not a folder, .txt or .ann file")
+            continue
+        files = input_files([path], builder.problems, suffix_in(".txt", ".ann"))
+        if path.is_file():
             # A file given alone still pairs with its sibling: a lone .ann is useless without its text.
             sibling = path.with_suffix(".ann" if path.suffix == ".txt" else ".txt")
-            if sibling.is_file():
-                add(sibling, path.parent)
-        elif path.exists():
-            imported.problems.append(ImportProblem(str(path), None, "not a folder, .txt or .ann file"))
-        else:
-            imported.problems.append(ImportProblem(str(path), None, "no such file or folder"))
+            files += [sibling] if sibling.is_file() else []
+        for file in files:
+            found.setdefault((file.parent, file.stem), {})[file.suffix] = file
+            roots.setdefault((file.parent, file.stem), path if path.is_dir() else path.parent)
     return [
         _Document(stem=key[1], txt=files.get(".txt"), ann=files.get(".ann"), root=roots[key])
         for key, files in sorted(found.items())
     ]
 
 
-def _read_utf8(path: Path, imported: Imported) -> str | None:
-    """The file's text exactly as stored (no newline translation: offsets count every character)."""
-    data = read_export_file(path, imported.problems)
-    if data is None:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        message = f"not UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}"
-        imported.problems.append(ImportProblem(str(path), line, message))
-        return None
-
-
-def _unique_id(candidate: str, doc: _Document, used: set[str]) -> str:
-    """Article ids come from file stems; the same stem in two folders must not give one id, so
-    the second gets its folder's name in front (and a number if that is taken too)."""
-    article_id = candidate
-    if article_id in used and doc.txt is not None:
-        article_id = safe_id(f"{doc.txt.parent.name}-{doc.stem}")
-    base, n = article_id, 2
-    while article_id in used:
-        article_id = f"{base}-{n}"
-        n += 1
-    used.add(article_id)
-    return article_id
-
-
-def _title(text: str, fallback: str) -> str:
-    """The first line, trimmed; the first non-blank line if that is empty; else the file stem."""
-    for line in text.split("\n"):
-        title = line.strip().lstrip("\ufeff").strip()[:TITLE_MAX_CHARS].strip()
-        if title:
-            return title
-    return fallback
-
-
-def _conf_for(doc: _Document, cache: dict[Path, _Conf | None], imported: Imported) -> _Conf | None:
+def _conf_for(doc: _Document, cache: dict[Path, _Conf | None], builder: ImportBuilder) -> _Conf | None:
     """The `annotation.conf` brat would use: the document's folder's, else the nearest parent's
     up to the folder the import started from."""
     folder = (doc.ann or doc.txt or doc.root).parent
@@ -166,15 +111,15 @@ def _conf_for(doc: _Document, cache: dict[Path, _Conf | None], imported: Importe
         conf_path = folder / "annotation.conf"
         if conf_path.is_file():
             if conf_path not in cache:
-                cache[conf_path] = _read_conf(conf_path, imported)
+                cache[conf_path] = _read_conf(conf_path, builder)
             return cache[conf_path]
         if folder == doc.root or doc.root not in folder.parents:
             return None
         folder = folder.parent
 
 
-def _read_conf(path: Path, imported: Imported) -> _Conf | None:
-    text = _read_utf8(path, imported)
+def _read_conf(path: Path, builder: ImportBuilder) -> _Conf | None:
+    text = read_utf8(path, builder.problems)
     if text is None:
         return None
     sections: dict[str, set[str]] = {}
@@ -198,34 +143,16 @@ def _read_conf(path: Path, imported: Imported) -> _Conf | None:
     )
 
 
-def _import_ann(
-    ann_text: str,
-    ann_file: str,
-    text: str,
-    article_id: str,
-    conf: _Conf | None,
-    options: ImportOptions,
-    imported: Imported,
-) -> None:
-    """Turn one `.ann` file into annotations of `article_id`, appended to `imported`."""
-    to_codepoint: Callable[[int], int] = (
-        utf16_to_codepoint_mapper(text) if options.offset_unit == "utf16" else (lambda offset: offset)
-    )
+def _import_ann(ann_text: str, ann: Path, article_id: str, conf: _Conf | None, builder: ImportBuilder) -> None:
+    """Turn one `.ann` file into annotations of `article_id`."""
     # brat id → the annotations it became (several for a discontinuous span, one for a relation).
     targets: dict[str, list[dict]] = {}
-    span_ids: set[str] = set()
     event_ids: set[str] = set()
     trigger_ids: set[str] = set()
     seen_ids: set[str] = set()
     # R, A/M and # lines may point at lines further down, so they are resolved after all T lines.
     later: list[tuple[int, str, list[str]]] = []
     relations: list[tuple[int, str, str, list[str]]] = []
-
-    found: list[ImportProblem] = []
-
-    def problem(line_no: int, message: str) -> None:
-        found.append(ImportProblem(ann_file, line_no, message))
-
     for line_no, raw in enumerate(ann_text.split("\n"), start=1):
         line = raw.rstrip("\r")
         if not line.strip():
@@ -233,154 +160,125 @@ def _import_ann(
         fields = line.split("\t")
         brat_id = fields[0]
         kind = brat_id[:1]
+        parts = fields[1].split() if len(fields) > 1 else []
         if kind in ("T", "R", "E") and brat_id in seen_ids:
-            problem(line_no, f"duplicate annotation id {brat_id!r}; this line is skipped")
+            builder.problem(ann, line_no, "duplicate-id", f"duplicate annotation id {brat_id!r}; this line is skipped")
             continue
+        seen_ids.add(brat_id)
         if kind == "T":
-            seen_ids.add(brat_id)
-            spans = _text_bound(line, line_no, text, to_codepoint, article_id, problem)
-            if spans is None:
-                continue
-            if conf is not None and spans[0]["label"] not in conf.span_types:
-                label = spans[0]["label"]
-                problem(line_no, f"type {label!r} is not declared in annotation.conf (imported anyway)")
-            for span in spans:
-                imported.declare(ENTITY_LAYER, "span", span["label"])
-                imported.annotations.append(span)
-            targets[brat_id] = spans
-            span_ids.add(brat_id)
+            spans = _text_bound(line, ann, line_no, article_id, builder)
+            if spans:
+                targets[brat_id] = spans
+                if conf is not None and spans[0]["label"] not in conf.span_types:
+                    builder.problem(ann, line_no, "undeclared-type", f"type {spans[0]['label']!r} is not declared "
+                                    "in annotation.conf (imported anyway)")
         elif kind == "R":
-            seen_ids.add(brat_id)
-            if len(fields) < 2 or len(fields[1].split()) != 3:
-                problem(line_no, "relation line must be 'R<n><TAB><Type> Arg1:<id> Arg2:<id>'")
+            if len(parts) != 3 or ":" not in parts[1] or ":" not in parts[2]:
+                shape = "R<n><TAB><Type> Arg1:<id> Arg2:<id>"
+                builder.problem(ann, line_no, "malformed", f"relation line must be '{shape}'")
                 continue
-            label, arg1, arg2 = fields[1].split()
-            if ":" not in arg1 or ":" not in arg2:
-                problem(line_no, "relation arguments must be written '<Role>:<id>'")
-                continue
-            relations.append((line_no, brat_id, label, [arg1.split(":", 1)[1], arg2.split(":", 1)[1]]))
+            relations.append((line_no, brat_id, parts[0], [parts[1].split(":", 1)[1], parts[2].split(":", 1)[1]]))
         elif kind == "E":
-            seen_ids.add(brat_id)
             event_ids.add(brat_id)
             # The trigger is the T id after the event type: `E1<TAB>Merge-org:T2 Org-Arg:T1`.
-            parts = fields[1].split() if len(fields) > 1 else []
             if parts and ":" in parts[0]:
                 trigger_ids.add(parts[0].split(":", 1)[1])
-            imported.skip("brat event")
-        elif kind in ("A", "M"):
-            parts = fields[1].split() if len(fields) > 1 else []
-            if len(parts) not in (2, 3):
-                problem(line_no, "attribute line must be 'A<n><TAB><Name> <id> [<value>]'")
-                continue
+            builder.skip("brat event")
+        elif kind in ("A", "M") and len(parts) in (2, 3):
             later.append((line_no, "attribute", parts))
-        elif kind == "#":
-            parts = fields[1].split() if len(fields) > 1 else []
-            if len(parts) != 2:
-                problem(line_no, "note line must be '#<n><TAB>AnnotatorNotes <id><TAB><note>'")
-                continue
+        elif kind == "#" and len(parts) == 2:
             later.append((line_no, "note", [parts[1], "\t".join(fields[2:])]))
-        elif kind == "*":
-            imported.skip("brat equivalence")
-        elif kind == "N":
-            imported.skip("brat normalization")
+        elif kind in ("A", "M", "#"):
+            shape = "A<n><TAB><Name> <id> [<value>]" if kind != "#" else "#<n><TAB>AnnotatorNotes <id><TAB><note>"
+            what = "note" if kind == "#" else "attribute"
+            builder.problem(ann, line_no, "malformed", f"{what} line must be '{shape}'")
+        elif kind in ("*", "N"):
+            builder.skip("brat equivalence" if kind == "*" else "brat normalization")
         else:
-            problem(line_no, f"unknown annotation line type {brat_id!r}")
-
+            builder.problem(ann, line_no, "malformed", f"unknown annotation line type {brat_id!r}")
     for line_no, brat_id, label, (head, tail) in relations:
         if head in event_ids or tail in event_ids:
-            imported.skip("brat relation involving an event")
+            builder.skip("brat relation involving an event")
             continue
-        missing = [arg for arg in (head, tail) if arg not in span_ids]
+        missing = [arg for arg in (head, tail) if arg not in targets]
         if missing:
-            problem(line_no, f"relation {brat_id} points at {missing[0]!r}, not an imported text span")
+            builder.problem(ann, line_no, "unknown-reference",
+                            f"relation {brat_id} points at {missing[0]!r}, not an imported text span")
             continue
         if conf is not None and label not in conf.relation_types:
-            problem(line_no, f"relation type {label!r} is not declared in annotation.conf (imported anyway)")
-        relation = {
-            "id": safe_id(f"{article_id}-{brat_id}"),
-            "article_id": article_id,
-            "layer": RELATION_LAYER,
-            "label": label,
-            "head": targets[head][0]["id"],
-            "tail": targets[tail][0]["id"],
-        }
-        imported.declare(RELATION_LAYER, "relation", label)
-        imported.annotations.append(relation)
-        targets[brat_id] = [relation]
-
+            builder.problem(ann, line_no, "undeclared-type",
+                            f"relation type {label!r} is not declared in annotation.conf (imported anyway)")
+        relation = builder.relation(ann, line_no, article_id, RELATION_LAYER, label, targets[head][0]["id"],
+                                    targets[tail][0]["id"], wanted_id=f"{article_id}-{brat_id}")
+        targets[brat_id] = [relation] if relation else []
     for trigger in trigger_ids:
         for span in targets.get(trigger, []):
             span.setdefault("attributes", {})["event_trigger"] = True
-
     for line_no, what, parts in later:
-        target = parts[1] if what == "attribute" else parts[0]
-        if target in event_ids:
-            imported.skip(f"brat {what} on an event")
-            continue
-        if target not in targets:
-            problem(line_no, f"{what} points at {target!r}, which is not an imported annotation")
-            continue
-        for annotation in targets[target]:
-            attributes = annotation.setdefault("attributes", {})
-            if what == "note":
-                note = parts[1]
-                attributes["note"] = f"{attributes['note']}\n{note}" if "note" in attributes else note
-            else:
-                name = parts[0] if parts[0] not in _RESERVED_ATTRIBUTES else f"brat_{parts[0]}"
-                attributes[name] = parts[2] if len(parts) == 3 else True
+        _attach(builder, ann, line_no, what, parts, targets, event_ids)
     # References are resolved in a second pass; report in line order all the same.
-    imported.problems.extend(sorted(found, key=lambda found_problem: found_problem.line or 0))
+    mine = [p for p in builder.problems if p.file == str(ann)]
+    others = [p for p in builder.problems if p.file != str(ann)]
+    builder.problems[:] = others + sorted(mine, key=lambda problem: problem.line or 0)
 
 
-def _text_bound(
-    line: str,
-    line_no: int,
-    text: str,
-    to_codepoint: Callable[[int], int],
-    article_id: str,
-    problem: Callable[[int, str], None],
-) -> list[dict] | None:
-    """The span annotations of one `T` line (one per fragment), or None after reporting why not."""
+def _attach(builder: ImportBuilder, ann: Path, line_no: int, what: str, parts: list[str],
+            targets: dict[str, list[dict]], event_ids: set[str]) -> None:
+    """An attribute (binary → true, valued → the value) or a note, on the annotations its target became."""
+    target = parts[1] if what == "attribute" else parts[0]
+    if target in event_ids:
+        builder.skip(f"brat {what} on an event")
+        return
+    if target not in targets:
+        message = f"{what} points at {target!r}, which is not an imported annotation"
+        builder.problem(ann, line_no, "unknown-reference", message)
+        return
+    for annotation in targets[target]:
+        attributes = annotation.setdefault("attributes", {})
+        if what == "note":
+            attributes["note"] = f"{attributes['note']}\n{parts[1]}" if "note" in attributes else parts[1]
+        else:
+            name = parts[0] if parts[0] not in _RESERVED_ATTRIBUTES else f"brat_{parts[0]}"
+            attributes[name] = parts[2] if len(parts) == 3 else True
+
+
+def _text_bound(line: str, ann: Path, line_no: int, article_id: str, builder: ImportBuilder) -> list[dict]:
+    """The span annotations of one `T` line (one per fragment); none after reporting why not."""
     fields = line.split("\t", 2)
     if len(fields) < 2 or " " not in fields[1]:
-        problem(line_no, "text-bound line must be 'T<n><TAB><Type> <start> <end>[;…]<TAB><text>'")
-        return None
+        shape = "T<n><TAB><Type> <start> <end>[;…]<TAB><text>"
+        builder.problem(ann, line_no, "malformed", f"text-bound line must be '{shape}'")
+        return []
     brat_id = fields[0]
     label, offsets = fields[1].split(" ", 1)
     if not label or not _OFFSETS.match(offsets):
-        problem(line_no, f"cannot read type and offsets from {fields[1]!r}")
-        return None
-    fragments: list[tuple[int, int]] = []
-    for fragment in offsets.split(";"):
-        start_raw, end_raw = fragment.split(" ")
-        start, end = to_codepoint(int(start_raw)), to_codepoint(int(end_raw))
-        if not start < end <= len(text):
-            problem(line_no, f"fragment {fragment!r} is empty or outside the text ({len(text)} characters)")
-            return None
-        fragments.append((start, end))
-    # brat writes the covered text of a discontinuous span as its fragments joined by one space.
-    covered = " ".join(text[start:end] for start, end in fragments)
-    if len(fields) == 3 and fields[2] not in _covered_variants(covered):
-        problem(
-            line_no,
-            f"covered text {fields[2]!r} does not match the text at {offsets} ({covered!r}); skipped",
-        )
-        return None
-    first_id = safe_id(f"{article_id}-{brat_id}")
-    spans = []
+        builder.problem(ann, line_no, "malformed", f"cannot read type and offsets from {fields[1]!r}")
+        return []
+    fragments = [tuple(int(n) for n in fragment.split(" ")) for fragment in offsets.split(";")]
+    text = builder.get_article(article_id)["text"]
+    converted = [(builder.to_codepoints(article_id, "text", s), builder.to_codepoints(article_id, "text", e))
+                 for s, e in fragments]
+    if len(fragments) > 1 and len(fields) == 3:
+        # brat writes the covered text of a discontinuous span as its fragments joined by one space.
+        if all(s is not None and e is not None and 0 <= s < e <= len(text) for s, e in converted):
+            covered = " ".join(text[s:e] for s, e in converted)  # type: ignore[misc]
+            if fields[2] not in _covered_variants(covered):
+                builder.problem(ann, line_no, "span-text-mismatch", f"covered text {fields[2]!r} does not match "
+                                f"the text at {offsets} ({covered!r}); skipped")
+                return []
+    first_id = f"{article_id}-{brat_id}"
+    spans: list[dict] = []
     for index, (start, end) in enumerate(fragments):
-        span = {
-            "id": first_id if index == 0 else safe_id(f"{article_id}-{brat_id}-f{index}"),
-            "article_id": article_id,
-            "layer": ENTITY_LAYER,
-            "label": label,
-            "start": start,
-            "end": end,
-            "field": "text",
-            "text": text[start:end],
-        }
-        if len(fragments) > 1:
-            span["attributes"] = {"fragment_of": first_id, "fragment": index}
+        several = len(fragments) > 1
+        span = builder.span(
+            ann, line_no, article_id, ENTITY_LAYER, label, start, end, what=f"fragment {start} {end}",
+            quoted=None if several or len(fields) < 3 else fields[2],
+            matches=lambda quoted, covered: quoted in _covered_variants(covered),
+            wanted_id=first_id if index == 0 else f"{first_id}-f{index}", field="text",
+            attributes={"fragment_of": spans[0]["id"] if spans else first_id, "fragment": index} if several else None,
+        )
+        if span is None:
+            return []  # the fragments imported so far stay: each is a valid span of the text
         spans.append(span)
     return spans
 

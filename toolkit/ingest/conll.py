@@ -32,7 +32,6 @@ How the tool's data become records, where CoNLL says nothing:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,14 +40,14 @@ from itertools import count
 from pathlib import Path
 from typing import Literal
 
-from toolkit.ingest import Imported, ImportOptions, ImportProblem
-from toolkit.ingest.dataset_writer import safe_id
-from toolkit.ingest.files import read_export_file
+from toolkit.ingest import Imported, ImportOptions
+from toolkit.ingest.builder import safe_id, title_from_text, unique_id, visible
+from toolkit.ingest.files import input_files, numbered_lines, read_export_file, suffix_in
+from toolkit.problems import Problem
 
 Scheme = Literal["iob1", "iob2", "bioes"]
 
 LAYER_NAMES = ("entities", "entities_inner")
-TITLE_MAX_CHARS = 80
 # File name endings read when a folder is given (a file named on the command line is always read).
 FOLDER_SUFFIXES = frozenset(
     {".conll", ".iob", ".iob1", ".iob2", ".bio", ".bioes", ".bilou", ".tsv", ".txt", ".train", ".dev", ".test"}
@@ -118,28 +117,9 @@ def read(
     """
     imported = Imported()
     used_ids: set[str] = set()
-    for path in _expand(paths, imported):
+    for path in input_files(paths, imported.problems, suffix_in(*FOLDER_SUFFIXES)):
         _import_file(path, options, scheme, layout, imported, used_ids)
     return imported
-
-
-def _expand(paths: Sequence[Path], imported: Imported) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file() and p.suffix.lower() in FOLDER_SUFFIXES and not p.name.startswith(".")
-                )
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            imported.problems.append(ImportProblem(str(path), None, "no such file or folder"))
-    return files
 
 
 # --- reading a file into documents ------------------------------------------------------------
@@ -155,10 +135,10 @@ class _File:
     options: ImportOptions
     imported: Imported
     used_ids: set[str]
-    problems: list[ImportProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
-    def problem(self, line: int | None, message: str) -> None:
-        self.problems.append(ImportProblem(str(self.path), line, message))
+    def problem(self, line: int | None, message: str, code: str = "malformed") -> None:
+        self.problems.append(Problem.at(str(self.path), line, code, message))
 
 
 def _import_file(
@@ -177,7 +157,7 @@ def _import_file(
     layout = layout or detect_layout(_candidate_rows(lines, tab))
     if layout is None:
         message = "no token lines with a tag column (at least two columns) found; nothing imported"
-        imported.problems.append(ImportProblem(str(path), None, message))
+        imported.problems.append(Problem.at(str(path), None, "malformed", message))
         return
     documents = _documents(lines, tab, layout, imported)
     untagged = _untagged_column(documents, layout)
@@ -185,7 +165,7 @@ def _import_file(
         # A POS or chunk column read as tags would give one problem per line: say it once.
         column, row = untagged
         message = f"column {column + 1} holds no IOB tags (line {row.line}: {row.tags[layout.tags.index(column)]!r})"
-        imported.problems.append(ImportProblem(str(path), None, f"{message}; nothing imported"))
+        imported.problems.append(Problem.at(str(path), None, "malformed", f"{message}; nothing imported"))
         return
     sequences = [
         [row.tags[k] for row in sentence.rows]
@@ -212,12 +192,10 @@ def _untagged_column(documents: list[_Document], layout: Layout) -> tuple[int, _
 
 def _decode_lines(raw: bytes) -> list[tuple[int, str | None]]:
     """(line number, text without line ending), text None where the line is not UTF-8."""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]  # a BOM from Windows editors is not part of the first token
     lines: list[tuple[int, str | None]] = []
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
+    for number, chunk in numbered_lines(raw):
         try:
-            lines.append((number, chunk.decode("utf-8").rstrip("\r")))
+            lines.append((number, chunk.decode("utf-8")))
         except UnicodeDecodeError:
             lines.append((number, None))
     return lines
@@ -456,8 +434,9 @@ def _import_document(file: _File, number: int, document: _Document) -> None:
         return
     lines = [" ".join(row.token for row in sentence.rows) for sentence in sentences]
     text = "\n".join(lines)
-    if not _visible(text):
-        file.problem(document.line, "the document's tokens are only format characters (zero-width spaces); left out")
+    if not visible(text):
+        file.problem(document.line, "the document's tokens are only format characters (zero-width spaces); left out",
+                     "no-text")
         return
     article = _article(file, number, document, text)
     file.imported.articles.append(article)
@@ -474,17 +453,20 @@ def _readable_sentences(file: _File, document: _Document) -> list[_Sentence]:
         if sentence.broken:
             first, last = _line_range(sentence)
             for line, why in sentence.broken:
-                file.problem(line, f"{why}; its sentence (lines {first}-{last}) is left out")
+                code = "invalid-encoding" if why == "not UTF-8" else "malformed"
+                file.problem(line, f"{why}; its sentence (lines {first}-{last}) is left out", code)
         else:
             sentences.append(sentence)
     return sentences
 
 
 def _article(file: _File, number: int, document: _Document, text: str) -> dict:
-    article_id = _unique_id(safe_id(f"{file.path.stem}-{number}"), file.used_ids)
+    # The same file stem in two folders (train/x.conll, dev/x.conll) must not give one id.
+    article_id = unique_id(safe_id(f"{file.path.stem}-{number}"), file.used_ids)
+    file.used_ids.add(article_id)
     article: dict = {
         "id": article_id,
-        "title": _title(text.split("\n", 1)[0], article_id),
+        "title": title_from_text(text.split("\n", 1)[0], article_id),
         "text": text,
         "language": file.options.language,
     }
@@ -539,23 +521,3 @@ def _token_starts(tokens: list[str], offset: int) -> list[int]:
 
 def _layer_names(count: int) -> list[str]:
     return [LAYER_NAMES[k] if k < len(LAYER_NAMES) else f"entities_{k + 1}" for k in range(count)]
-
-
-def _unique_id(candidate: str, used: set[str]) -> str:
-    """The same file stem in two folders (train/x.conll, dev/x.conll) must not give one id."""
-    article_id, n = candidate, 2
-    while article_id in used:
-        article_id = safe_id(f"{candidate}-{n}")
-        n += 1
-    used.add(article_id)
-    return article_id
-
-
-def _title(first_sentence: str, fallback: str) -> str:
-    title = first_sentence.strip()[:TITLE_MAX_CHARS].strip()
-    return title if _visible(title) else fallback
-
-
-def _visible(text: str) -> bool:
-    """Whether anything is left once whitespace and format characters are removed (validate's blank-text rule)."""
-    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,22 +10,6 @@ import yaml
 
 from toolkit.ingest import Imported
 from toolkit.publish import atomic_directory
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_id(raw: object, prefix: str = "") -> str:
-    """Turn a tool's id (int, path stem, free text) into an id matching the schema's id pattern.
-
-    Readable when possible (`task-17`, `article111111111`); ids that had to be changed get a short
-    hash of the original, so two distinct raw ids never collapse into one.
-    """
-    text = f"{prefix}{raw}"
-    cleaned = _UNSAFE.sub("-", text).strip("-._")
-    if cleaned == text and cleaned and len(cleaned) <= 128:
-        return cleaned
-    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return f"{(cleaned or 'id')[:100]}-{digest}"
 
 
 def write_dataset(imported: Imported, out_dir: Path, name: str, *, language: list[str] | None = None,

@@ -17,27 +17,23 @@ units; they are converted to code points unless `options.offset_unit` says other
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.ingest import Imported, ImportOptions, ImportProblem, LayerKind
-from toolkit.ingest.dataset_writer import safe_id
-from toolkit.ingest.files import read_export_file
+from toolkit.ingest import Imported, ImportOptions, LayerKind
+from toolkit.ingest.builder import encodable, is_int, meta_value, safe_id, title_from_text, unique_id
+from toolkit.ingest.files import input_files, json_lines, suffix_in
 from toolkit.offsets import utf16_to_codepoint_mapper
+from toolkit.problems import Problem
 
 SPAN_LAYER = "entities"
 LABEL_LAYER = "label"
 CATEGORY_LAYER = "category"
 RELATION_LAYER = "relations"
 
-_JSON_WS = re.compile(r"[ \t\n\r]*")
-_TITLE_MAX = 80
 # Record keys that carry text or annotations; every other scalar top-level field goes to meta.
 _RECORD_KEYS = {
     "id",
@@ -57,15 +53,16 @@ _RECORD_KEYS = {
 def read(paths: Sequence[Path], options: ImportOptions) -> Imported:
     """Import doccano JSONL exports. Never raises on bad input.
 
-    `paths` are export files, or folders whose `*.jsonl` and `*.json` files are read in name order.
+    `paths` are export files, or folders whose `*.jsonl` and `*.json` files (searched recursively) are
+    read in name order.
     A file that is one pretty-printed JSON object or array is read as records too. Lines that are
     not JSON, records without text, spans outside the text and relations to unknown entities
     become `ImportProblem`s naming file and line; the rest is imported. Repeated identical spans in
     one record are kept once and counted in `skipped`.
     """
     run = _Run(Imported(), options)
-    for path in _expand(paths):
-        for line, record in _records(path, run.imported.problems):
+    for path in input_files(paths, run.imported.problems, suffix_in(".jsonl", ".json")):
+        for line, record in json_lines(path, run.imported.problems):
             _import_record(run, path, line, record)
     return run.imported
 
@@ -78,107 +75,8 @@ class _Run:
     options: ImportOptions
     article_ids: set[str] = field(default_factory=set)
 
-    def problem(self, path: Path, line: int | None, message: str) -> None:
-        self.imported.problems.append(ImportProblem(str(path), line, message))
-
-
-def _expand(paths: Sequence[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".json") and p.is_file()))
-        else:
-            files.append(path)
-    return files
-
-
-def _records(path: Path, problems: list[ImportProblem]) -> Iterator[tuple[int, Any]]:
-    """Yield (line, JSON value) for each record of a file; unreadable lines become problems."""
-    raw = read_export_file(path, problems)
-    if raw is None:
-        return
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]  # a BOM from Windows editors; not part of the first record
-    first = True
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
-        if not chunk.strip():
-            continue
-        try:
-            line = chunk.decode("utf-8")
-        except UnicodeDecodeError as error:
-            message = (
-                f"not UTF-8: byte 0x{chunk[error.start]:02x} at column {error.start + 1} cannot be decoded"
-            )
-            problems.append(ImportProblem(str(path), number, message))
-            first = False
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            if first:
-                # doccano has shipped pretty-printed "jsonl" (its relation export example): if the
-                # whole file is one JSON object or array, those are the records.
-                whole = _whole_file(raw)
-                if whole is not None:
-                    yield from whole
-                    return
-            problems.append(
-                ImportProblem(str(path), number, f"invalid JSON: {error.msg} (column {error.colno})")
-            )
-            first = False
-            continue
-        first = False
-        if isinstance(value, list):
-            # A JSON array on one line (doccano's "JSON" export): each element is a record.
-            for element in value:
-                yield number, element
-        else:
-            yield number, value
-
-
-def _whole_file(raw: bytes) -> list[tuple[int, Any]] | None:
-    """The records of a file that is one JSON object or array, each with its starting line; None
-    if the file is not that."""
-    try:
-        text = raw.decode("utf-8")
-        is_array, values = _json_values(text)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not is_array and not isinstance(values[0][1], dict):
-        return None
-    return values
-
-
-def _json_values(text: str) -> tuple[bool, list[tuple[int, Any]]]:
-    """Parse a JSON document; return (is_array, [(line, value)]) — an array's elements each with
-    the line it starts on. Raises json.JSONDecodeError."""
-    decoder = json.JSONDecoder()
-    start = _JSON_WS.match(text).end()
-    if not text.startswith("[", start):
-        return False, [(text.count("\n", 0, start) + 1, json.loads(text))]
-    items: list[tuple[int, Any]] = []
-    line, counted = text.count("\n", 0, start) + 1, start
-    pos = _JSON_WS.match(text, start + 1).end()
-    if text.startswith("]", pos):
-        pos += 1
-    else:
-        while True:
-            line, counted = line + text.count("\n", counted, pos), pos
-            value, pos = decoder.raw_decode(text, pos)
-            items.append((line, value))
-            pos = _JSON_WS.match(text, pos).end()
-            if text.startswith(",", pos):
-                pos = _JSON_WS.match(text, pos + 1).end()
-            elif text.startswith("]", pos):
-                pos += 1
-                break
-            else:
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-    pos = _JSON_WS.match(text, pos).end()
-    if pos != len(text):
-        raise json.JSONDecodeError("Extra data", text, pos)
-    return True, items
+    def problem(self, path: Path, line: int | None, message: str, code: str = "malformed") -> None:
+        self.imported.problems.append(Problem.at(str(path), line, code, message))
 
 
 @dataclass
@@ -196,21 +94,21 @@ class _Record:
     seen_spans: dict[tuple, dict] = field(default_factory=dict)
     counter: int = 0
 
-    def problem(self, message: str) -> None:
-        self.run.problem(self.path, self.line, message)
+    def problem(self, message: str, code: str = "malformed") -> None:
+        self.run.problem(self.path, self.line, message, code)
 
     def next_id(self, letter: str) -> str:
         self.counter += 1
-        return _fit_id(f"{self.article_id}-{letter}{self.counter}")
+        return safe_id(f"{self.article_id}-{letter}{self.counter}")
 
 
 def _import_record(run: _Run, path: Path, line: int, record: Any) -> None:
     if not isinstance(record, dict):
-        run.problem(path, line, "record is not a JSON object; skipped")
+        run.problem(path, line, "record is not a JSON object; skipped", "invalid-json")
         return
     text = _record_text(record)
     if text is None:
-        run.problem(path, line, "record has no text ('text' or 'data' string); skipped")
+        run.problem(path, line, "record has no text ('text' or 'data' string); skipped", "no-text")
         return
     meta = _meta(record)
     article_id, renamed = _article_id(run, path, line, record)
@@ -219,14 +117,14 @@ def _import_record(run: _Run, path: Path, line: int, record: Any) -> None:
         meta["doccano_id"] = str(record["id"])
     article = {
         "id": article_id,
-        "title": _title_from_text(text) or article_id,
+        "title": title_from_text(text, article_id),
         "text": text,
         "language": run.options.language,
     }
     if meta:
         article["meta"] = meta
-    if not _encodable(article):
-        run.problem(path, line, "text or meta contains a lone surrogate (invalid Unicode); skipped")
+    if not encodable(article):
+        run.problem(path, line, "text or meta contains a lone surrogate (invalid Unicode); skipped", "invalid-encoding")
         return
     unit = run.options.offset_unit or "utf16"
     to_codepoint = utf16_to_codepoint_mapper(text) if unit == "utf16" else _same
@@ -273,24 +171,18 @@ def _article_id(run: _Run, path: Path, line: int, record: dict) -> tuple[str, bo
     raw = record.get("id")
     has_id = raw is not None and raw != "" and not isinstance(raw, dict | list)
     base = safe_id(raw, "doc-") if has_id else safe_id(f"{path.stem}-{line}", "doc-")
-    candidate = base
-    if candidate in run.article_ids:
-        candidate = _fit_id(f"{base}-L{line}")
-        n = 2
-        while candidate in run.article_ids:
-            candidate = _fit_id(f"{base}-L{line}-{n}")
-            n += 1
+    candidate = unique_id(base, run.article_ids, f"{base}-L{line}")
     run.article_ids.add(candidate)
     return candidate, has_id and candidate != base
 
 
 def _meta(record: dict) -> dict[str, str]:
     """doccano's `meta` plus top-level scalars it has no field for (`annotation_approver`)."""
-    top = ((k, _meta_value(v)) for k, v in record.items() if k not in _RECORD_KEYS)
+    top = ((k, meta_value(v)) for k, v in record.items() if k not in _RECORD_KEYS)
     meta = {k: v for k, v in top if v is not None}
     nested = record.get("meta")
     if isinstance(nested, dict):
-        meta.update({k: v for k, v in ((k, _meta_value(v)) for k, v in nested.items()) if v is not None})
+        meta.update({k: v for k, v in ((k, meta_value(v)) for k, v in nested.items()) if v is not None})
     return meta
 
 
@@ -304,7 +196,7 @@ def _import_label_list(current: _Record, key: str, items: Any) -> None:
             _add_span(current, item[0], item[1], item[2], None, f"{key} {item!r}")
         elif isinstance(item, str) and item:
             _add_document(current, LABEL_LAYER, item, None)
-        elif _is_int(item):
+        elif is_int(item):
             _add_document(current, LABEL_LAYER, str(item), None)
         else:
             current.problem(f"'{key}' item {item!r} is neither [start, end, label] nor a label; skipped")
@@ -323,7 +215,7 @@ def _import_annotations(current: _Record, items: Any) -> None:
         if not (isinstance(label, str) and label):
             label = item.get("label")
             # 1.x exported the label's database id; without label_name that id is all there is.
-            label = str(label) if _is_int(label) or (isinstance(label, str) and label) else None
+            label = str(label) if is_int(label) or (isinstance(label, str) and label) else None
         if label is None:
             current.run.imported.skip("annotation without label")
             continue
@@ -376,7 +268,8 @@ def _import_relations(current: _Record, items: Any, entity_ids: dict[str, str]) 
         if head is None or tail is None:
             current.problem(
                 f"{_name('relation', item)}: from_id {item.get('from_id')!r} / "
-                f"to_id {item.get('to_id')!r} names no imported entity; skipped"
+                f"to_id {item.get('to_id')!r} names no imported entity; skipped",
+                "unknown-reference",
             )
             continue
         label = item.get("type")
@@ -412,11 +305,11 @@ def _add_span(
     current: _Record, start: Any, end: Any, label: Any, annotator: str | None, what: str
 ) -> dict | None:
     """Check and keep one span; return the annotation that stands for it (None if not kept)."""
-    if not (_is_int(start) and _is_int(end)):
+    if not (is_int(start) and is_int(end)):
         current.problem(f"{what}: start/end are not integers; skipped")
         return None
     if not (isinstance(label, str) and label):
-        if not _is_int(label):
+        if not is_int(label):
             current.problem(f"{what}: no label; skipped")
             return None
         label = str(label)
@@ -425,13 +318,15 @@ def _add_span(
         # offsets are not UTF-16 units (code points, or grapheme clusters: doccano issue #2290).
         current.problem(
             f"{what}: [{start}, {end}) cuts an emoji's UTF-16 surrogate pair; the offsets may not be UTF-16 "
-            "(try offset_unit=codepoint); skipped"
+            "(try offset_unit=codepoint); skipped",
+            "span-out-of-bounds",
         )
         return None
     start, end = current.to_codepoint(start), current.to_codepoint(end)
     if not 0 <= start < end <= len(current.text):
         current.problem(
-            f"{what}: span [{start}, {end}) is outside the text (length {len(current.text)}); skipped"
+            f"{what}: span [{start}, {end}) is outside the text (length {len(current.text)}); skipped",
+            "span-out-of-bounds",
         )
         return None
     key = (start, end, label, annotator)
@@ -467,8 +362,8 @@ def _add_document(current: _Record, layer: str, label: str, annotator: str | Non
 def _keep(current: _Record, annotation: dict, annotator: str | None) -> bool:
     if annotator:
         annotation["annotator"] = annotator
-    if not _encodable(annotation):
-        current.problem(f"label {annotation['label']!r} contains a lone surrogate; skipped")
+    if not encodable(annotation):
+        current.problem(f"label {annotation['label']!r} contains a lone surrogate; skipped", "invalid-encoding")
         return False
     current.annotations.append(annotation)
     return True
@@ -480,7 +375,7 @@ def _annotator(item: dict) -> str | None:
     if isinstance(name, str) and name.strip():
         return name.strip()
     user = item.get("user")
-    if _is_int(user):
+    if is_int(user):
         return f"user-{user}"
     if isinstance(user, str) and user.strip():
         return user.strip()
@@ -492,28 +387,10 @@ def _name(kind: str, item: dict) -> str:
     return f"{kind} {item['id']!r}" if "id" in item else kind
 
 
-def _fit_id(candidate: str) -> str:
-    """Keep an id within the schema's 128 characters without losing uniqueness."""
-    if len(candidate) <= 128:
-        return candidate
-    return f"{candidate[:100]}-{hashlib.sha1(candidate.encode('utf-8')).hexdigest()[:10]}"
 
 
-def _title_from_text(text: str) -> str:
-    """First non-empty line, cut to 80 characters: doccano keeps no title, and the schema needs one."""
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return first[:_TITLE_MAX].rstrip()
 
 
-def _meta_value(value: Any) -> str | None:
-    """Meta holds strings only: scalars are written as JSON would show them; lists/objects dropped."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return str(value)
-    return None
 
 
 def _inside_pair(to_codepoint: Callable[[int], int], offset: int) -> bool:
@@ -526,18 +403,7 @@ def _same(offset: int) -> int:
     return offset
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _encodable(record: dict) -> bool:
-    """JSON may carry lone surrogates (`"\\ud83d"`) that no UTF-8 file can hold; catch them here."""
-    try:
-        json.dumps(record, ensure_ascii=False).encode("utf-8")
-    except (UnicodeEncodeError, ValueError):
-        return False
-    return True

@@ -53,6 +53,7 @@ import orjson
 
 from toolkit.engines import EngineOptions, open_engine
 from toolkit.errors import ToolkitError
+from toolkit.problems import WEB_CODES, Problem
 from toolkit.readers import open_regular
 
 ProgressCallback = Callable[[int, int], None]
@@ -70,22 +71,8 @@ ID_PREFIX_URL = "url-"
 ID_PREFIX_TEXT = "page-"
 ID_HEX_DIGITS = 20  # 80 bits: no collision in practice at CC-NEWS sizes (~10^8 pages)
 
-# Problem codes these readers report, with their meaning.
-PROBLEM_CODES: dict[str, str] = {
-    "unreadable": (
-        "The file could not be read (missing, a folder without such files, no permission, not a regular"
-        " file, not a WARC file)."
-    ),
-    "empty": "The page or record has no content.",
-    "undecodable": "The bytes are not in the charset the page declares, nor UTF-8.",
-    "not-html": "Not an HTML page (a response record with another content type, or bytes no HTML parser reads).",
-    "http-status": "A response record whose HTTP status is not 2xx (a redirect, an error page).",
-    "too-large": f"An HTML page larger than {MAX_PAGE_BYTES // 2**20} MiB (not an article).",
-    "truncated": "A record cut short: the WARC ends or its gzip member breaks inside it, or WARC-Truncated is set.",
-    "no-text": "trafilatura found no main text on the page.",
-    "extraction-failed": "trafilatura raised an error on the page (named in the message).",
-    "no-title": "The page has main text but no title.",
-}
+# Problem codes these readers report: declared in the one catalogue (toolkit/problems.py).
+PROBLEM_CODES = WEB_CODES
 
 # Query parameters that say how a reader arrived, not which article it is.
 _TRACKING_PARAMS = re.compile(r"utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|ns_[a-z]+|at_[a-z]+")
@@ -126,9 +113,12 @@ class WebProblem:
     message: str
     offset: int | None = None
 
+    def as_problem(self) -> Problem:
+        """The catalogue's `Problem`: the record's byte offset stands where a line would."""
+        return Problem.at(self.file, None, self.code, self.message, offset=self.offset)
+
     def __str__(self) -> str:
-        where = self.file if self.offset is None else f"{self.file}:{self.offset}"
-        return f"{where}: {self.code}: {self.message}"
+        return str(self.as_problem())
 
 
 @dataclass

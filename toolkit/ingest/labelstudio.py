@@ -24,15 +24,22 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from toolkit.ingest import Imported, ImportOptions, ImportProblem, LayerKind
-from toolkit.ingest.dataset_writer import safe_id
-from toolkit.ingest.files import read_export_file
+from toolkit.ingest import Imported, ImportOptions, LayerKind
+from toolkit.ingest.builder import (
+    encodable,
+    is_int,
+    layer_name,
+    meta_value,
+    safe_id,
+    title_from_text,
+    unique_id,
+    visible,
+)
+from toolkit.ingest.files import input_files, json_document, suffix_in
 from toolkit.offsets import utf16_to_codepoint_mapper
+from toolkit.problems import Problem
 
-_LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_JSON_WS = re.compile(r"[ \t\n\r]*")
 _TITLE_KEYS = ("title", "headline")
-_TITLE_MAX = 80
 # Layer names used when an item has no usable from_name.
 _DEFAULT_LAYER: dict[LayerKind, str] = {"span": "entities", "document": "category", "relation": "relations"}
 # Where each kind of annotation set lives in a task, and the letter that marks it in annotation ids.
@@ -48,7 +55,7 @@ def read(paths: Sequence[Path], options: ImportOptions) -> Imported:
     Cancelled annotations and drafts are left out and counted in `skipped`.
     """
     run = _Run(Imported(), options)
-    for path in _expand(paths, "*.json"):
+    for path in input_files(paths, run.imported.problems, suffix_in(".json")):
         for index, line, task in _tasks(path, run.imported.problems):
             _import_task(run, path, index, line, task)
     return run.imported
@@ -75,8 +82,8 @@ class _Run:
     # Annotation id → the annotation, to tell a re-exported copy (skipped) from a clash (renamed).
     annotations: dict[str, dict] = field(default_factory=dict)
 
-    def problem(self, path: Path, line: int | None, message: str) -> None:
-        self.imported.problems.append(ImportProblem(str(path), line, message))
+    def problem(self, path: Path, line: int | None, message: str, code: str = "malformed") -> None:
+        self.imported.problems.append(Problem.at(str(path), line, code, message))
 
 
 @dataclass(frozen=True)
@@ -92,75 +99,23 @@ class _Context:
     default_to_name: str
 
 
-def _expand(paths: Sequence[Path], pattern: str) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        path = Path(path)
-        files.extend(sorted(path.glob(pattern)) if path.is_dir() else [path])
-    return files
-
-
-def _tasks(path: Path, problems: list[ImportProblem]) -> list[tuple[int, int, dict]]:
+def _tasks(path: Path, problems: list[Problem]) -> list[tuple[int, int, dict]]:
     """The task objects of one export file as (index, line it starts on, task); problems appended."""
-    raw = read_export_file(path, problems)
-    if raw is None:
+    document = json_document(path, problems)
+    if document is None:
         return []
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw.count(b"\n", 0, error.start) + 1
-        problems.append(
-            ImportProblem(str(path), line, f"not UTF-8: byte 0x{raw[error.start]:02x} cannot be decoded")
-        )
-        return []
-    try:
-        is_array, items = _json_values(text)
-    except json.JSONDecodeError as error:
-        problems.append(
-            ImportProblem(str(path), error.lineno, f"invalid JSON: {error.msg} (column {error.colno})")
-        )
-        return []
+    is_array, items = document
     if not is_array and not isinstance(items[0][1], dict):
-        problems.append(ImportProblem(str(path), items[0][0], "expected a list of tasks or one task object"))
+        message = "expected a list of tasks or one task object"
+        problems.append(Problem.at(str(path), items[0][0], "invalid-json", message))
         return []
     tasks = []
     for index, (line, value) in enumerate(items):
         if isinstance(value, dict):
             tasks.append((index, line, value))
         else:
-            problems.append(ImportProblem(str(path), line, f"task #{index} is not a JSON object; skipped"))
+            problems.append(Problem.at(str(path), line, "invalid-json", f"task #{index} is not a JSON object; skipped"))
     return tasks
-
-
-def _json_values(text: str) -> tuple[bool, list[tuple[int, Any]]]:
-    """Parse a JSON document; return (is_array, [(line, value)]) — an array's elements each with
-    the line it starts on, so problems can point at a task. Raises json.JSONDecodeError."""
-    decoder = json.JSONDecoder()
-    start = _JSON_WS.match(text).end()
-    if not text.startswith("[", start):
-        return False, [(text.count("\n", 0, start) + 1, json.loads(text))]
-    items: list[tuple[int, Any]] = []
-    line, counted = text.count("\n", 0, start) + 1, start
-    pos = _JSON_WS.match(text, start + 1).end()
-    if text.startswith("]", pos):
-        pos += 1
-    else:
-        while True:
-            line, counted = line + text.count("\n", counted, pos), pos
-            value, pos = decoder.raw_decode(text, pos)
-            items.append((line, value))
-            pos = _JSON_WS.match(text, pos).end()
-            if text.startswith(",", pos):
-                pos = _JSON_WS.match(text, pos + 1).end()
-            elif text.startswith("]", pos):
-                pos += 1
-                break
-            else:
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-    pos = _JSON_WS.match(text, pos).end()
-    if pos != len(text):
-        raise json.JSONDecodeError("Extra data", text, pos)
-    return True, items
 
 
 def _import_task(run: _Run, path: Path, index: int, line: int, task: dict) -> None:
@@ -178,24 +133,28 @@ def _import_task(run: _Run, path: Path, index: int, line: int, task: dict) -> No
     text_key = _text_key(data, sets)
     if text_key is None:
         run.problem(
-            path, line, f"{where}: no text in data (looked for the results' to_name and 'text'); skipped"
+            path, line, f"{where}: no text in data (looked for the results' to_name and 'text'); skipped", "no-text"
         )
         return
     text = data[text_key]
+    if not visible(text):
+        run.problem(path, line, f"{where}: the text is empty (or only whitespace); skipped", "no-text")
+        return
     title_key = next((k for k in _TITLE_KEYS if k != text_key and _nonblank(data.get(k))), None)
-    title = data[title_key].strip() if title_key else _title_from_text(text)
+    title = data[title_key].strip() if title_key else title_from_text(text, "")
     # Tasks without an id are named after their file and position, which is stable across runs.
     own_id = safe_id(raw_id, "task-") if raw_id is not None else safe_id(f"{path.stem}-{index}", "task-")
     meta = {
-        k: _meta_value(v)
+        k: meta_value(v)
         for k, v in data.items()
-        if k not in (text_key, title_key) and _meta_value(v) is not None
+        if k not in (text_key, title_key) and meta_value(v) is not None
     }
     article = {"id": own_id, "title": title or own_id, "text": text, "language": run.options.language}
     if meta:
         article["meta"] = meta
-    if not _encodable(article):
-        run.problem(path, line, f"{where}: text or data contains a lone surrogate (invalid Unicode); skipped")
+    if not encodable(article):
+        run.problem(path, line, f"{where}: text or data contains a lone surrogate (invalid Unicode); skipped",
+                    "invalid-encoding")
         return
     article_id = _place_article(run, path, line, where, article, synthetic_id=raw_id is None)
     if article_id is None:
@@ -279,10 +238,11 @@ def _place_article(
                 line,
                 f"{where}: id {article['id']} was already imported from {seen.file} "
                 "with a different text; task skipped",
+                "duplicate-id",
             )
             return None
         # Ids made from file name and position can meet by chance; that is no conflict in the data.
-        article["id"] = _free_id(article["id"], run.by_id)
+        article["id"] = unique_id(f"{article['id']}-2", run.by_id)
         seen = None
     seen = seen or run.by_digest.get(digest)
     if seen is None:
@@ -315,18 +275,6 @@ def _merge_meta(seen: _ArticleSeen, article: dict) -> None:
         first.pop("meta", None)
 
 
-def _free_id(base: str, taken: dict[str, Any] | set[str]) -> str:
-    n = 2
-    while _fit_id(f"{base}-{n}") in taken:
-        n += 1
-    return _fit_id(f"{base}-{n}")
-
-
-def _fit_id(candidate: str) -> str:
-    """Keep an id within the schema's 128 characters without losing uniqueness."""
-    if len(candidate) <= 128:
-        return candidate
-    return f"{candidate[:100]}-{hashlib.sha1(candidate.encode('utf-8')).hexdigest()[:10]}"
 
 
 @dataclass(frozen=True)
@@ -426,7 +374,7 @@ def _import_span(
         return []
     field_name, field_text = context.fields[to_name]
     start, end = value.get("start"), value.get("end")
-    if not (_is_int(start) and _is_int(end)):
+    if not (is_int(start) and is_int(end)):
         run.problem(context.path, context.line, f"{where}: span without integer start/end; skipped")
         return []
     if run.options.offset_unit == "utf16":
@@ -437,6 +385,7 @@ def _import_span(
             context.path,
             context.line,
             f"{where}: span [{start}, {end}) outside the {field_name} (length {len(field_text)}); skipped",
+            "span-out-of-bounds",
         )
         run.imported.skip("span out of bounds")
         return []
@@ -449,6 +398,7 @@ def _import_span(
             context.path,
             context.line,
             f"{where}: span [{start}, {end}) stored text {stored!r} != article text {covered!r}; skipped",
+            "span-text-mismatch",
         )
         run.imported.skip("span text mismatch")
         return []
@@ -514,6 +464,7 @@ def _import_relation(
                 context.path,
                 context.line,
                 f"{context.where}: relation {number} {key} {item.get(key)!r} names no imported span; skipped",
+                "unknown-reference",
             )
             return
         # A span with several labels became several annotations; the relation links the first.
@@ -543,7 +494,7 @@ def _attach_region_value(run: _Run, item: dict, region: list[dict]) -> None:
     """Per-region results (choices, text, rating about one span) share the span's id; they are
     properties of that span, not labels of the document, so they become its attributes."""
     value = item.get("value") if isinstance(item.get("value"), dict) else {}
-    name = _layer_name(item.get("from_name")) or str(item.get("type"))
+    name = layer_name(item.get("from_name")) or str(item.get("type"))
     if isinstance(value.get("choices"), list):
         found: Any = ",".join(str(c) for c in value["choices"])
     elif isinstance(value.get("text"), list):
@@ -572,10 +523,11 @@ def _add(
         annotation["created_at"] = provenance.created_at
     if provenance.ground_truth:
         annotation.setdefault("attributes", {})["ground_truth"] = True
-    if not _encodable(annotation):
-        run.problem(context.path, context.line, f"{context.where}: label contains a lone surrogate; skipped")
+    if not encodable(annotation):
+        run.problem(context.path, context.line, f"{context.where}: label contains a lone surrogate; skipped",
+                    "invalid-encoding")
         return None
-    annotation_id = _fit_id(wanted_id)
+    annotation_id = safe_id(wanted_id)
     earlier = run.annotations.get(annotation_id)
     if earlier is not None:
         # Attributes are left out of the comparison: per-region values are attached to the earlier
@@ -584,7 +536,7 @@ def _add(
             # The same task exported into two files: the same annotation, read twice.
             run.imported.skip("duplicate annotation")
             return earlier
-        annotation_id = _free_id(annotation_id, run.annotations)
+        annotation_id = unique_id(f"{annotation_id}-2", run.annotations)
     # `id` first so records read naturally; the dict is rebuilt in place because callers hold it.
     ordered = {"id": annotation_id, **annotation}
     annotation.clear()
@@ -608,42 +560,17 @@ def _kind(annotation: dict) -> LayerKind:
 def _layer(run: _Run, from_name: Any, kind: LayerKind) -> str:
     """Layer for a from_name; a name already used by another kind of layer gets the kind appended,
     because one layer holds one kind of annotation."""
-    name = _layer_name(from_name) or _DEFAULT_LAYER[kind]
+    name = layer_name(from_name) or _DEFAULT_LAYER[kind]
     declared = run.imported.layers.get(name)
     if declared is not None and declared != kind:
         name = f"{name[: 63 - len(kind)]}_{kind}"
     return name
 
 
-def _layer_name(raw: Any) -> str | None:
-    """A from_name as a manifest layer name (^[a-z][a-z0-9_]{0,63}$), or None if nothing is left."""
-    if not isinstance(raw, str):
-        return None
-    name = re.sub(r"[^a-z0-9_]+", "_", raw.strip().lower()).strip("_")
-    name = re.sub(r"_+", "_", name)
-    if not name:
-        return None
-    if not name[0].isalpha():
-        name = f"l_{name}"
-    name = name[:64].rstrip("_")
-    return name if _LAYER_NAME.match(name) else None
 
 
-def _title_from_text(text: str) -> str:
-    """First non-empty line, cut to 80 characters: tools keep no title, and the schema needs one."""
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return first[:_TITLE_MAX].rstrip()
 
 
-def _meta_value(value: Any) -> str | None:
-    """Meta holds strings only: scalars are written as JSON would show them; lists/objects dropped."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return str(value)
-    return None
 
 
 def _nonblank(value: Any) -> bool:
@@ -654,16 +581,3 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, str | bool | int | float) and not (
         isinstance(value, float) and not math.isfinite(value)
     )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _encodable(record: dict) -> bool:
-    """JSON may carry lone surrogates (`"\\ud83d"`) that no UTF-8 file can hold; catch them here."""
-    try:
-        json.dumps(record, ensure_ascii=False).encode("utf-8")
-    except (UnicodeEncodeError, ValueError):
-        return False
-    return True

@@ -25,23 +25,20 @@ How records become records:
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from toolkit.ingest import Imported, ImportOptions, ImportProblem
-from toolkit.ingest.dataset_writer import safe_id
-from toolkit.ingest.files import read_export_file
+from toolkit.ingest import Imported, ImportOptions
+from toolkit.ingest.builder import encodable, is_int, meta_value, safe_id, title_from_text, unique_id, visible
+from toolkit.ingest.files import input_files, json_lines, suffix_in
 from toolkit.offsets import utf16_to_codepoint_mapper
+from toolkit.problems import Problem
 
 SPAN_LAYER = "entities"
 LABEL_LAYER = "label"
 RELATION_LAYER = "relations"
-TITLE_MAX_CHARS = 80
 ANSWERS = ("accept", "reject", "ignore")
 # Span keys that are read as fields; other scalar keys (source, pattern, score) become attributes.
 _SPAN_KEYS = frozenset({"start", "end", "label", "text", "token_start", "token_end", "input_hash"})
@@ -55,8 +52,8 @@ def read(paths: Sequence[Path], options: ImportOptions) -> Imported:
     `ImportProblem`s with file and line; the rest is imported. Never raises on bad input.
     """
     run = _Run(Imported(), options)
-    for path in _expand(paths, run.imported):
-        for line, record in _records(path, run.imported):
+    for path in input_files(paths, run.imported.problems, suffix_in(".jsonl")):
+        for line, record in json_lines(path, run.imported.problems):
             _import_record(run, _Where(path, line), record)
     return run.imported
 
@@ -89,38 +86,8 @@ class _Run:
     by_input: dict[tuple[str, str], _Article] = field(default_factory=dict)
     used_ids: set[str] = field(default_factory=set)
 
-    def problem(self, where: _Where, message: str) -> None:
-        self.imported.problems.append(ImportProblem(str(where.path), where.line, message))
-
-
-def _expand(paths: Sequence[Path], imported: Imported) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.jsonl") if p.is_file() and not p.name.startswith(".")))
-        elif path.is_file():
-            files.append(path)
-        else:
-            imported.problems.append(ImportProblem(str(path), None, "no such file or folder"))
-    return files
-
-
-def _records(path: Path, imported: Imported) -> Iterator[tuple[int, Any]]:
-    """(line, JSON value) for each non-blank line; lines that are not JSON become problems."""
-    raw = read_export_file(path, imported.problems)
-    if raw is None:
-        return
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
-        if not chunk.strip():
-            continue
-        try:
-            # orjson refuses invalid UTF-8 and lone surrogates, which could not be written back out.
-            yield number, orjson.loads(chunk)
-        except orjson.JSONDecodeError as error:
-            imported.problems.append(ImportProblem(str(path), number, f"not a JSON line: {error}"))
+    def problem(self, where: _Where, message: str, code: str = "malformed") -> None:
+        self.imported.problems.append(Problem.at(str(where.path), where.line, code, message))
 
 
 # --- one record -------------------------------------------------------------------------------
@@ -139,13 +106,16 @@ class _Task:
     tokens: list[tuple[int, int]] | None = None  # code-point (start, end) of each token, when usable
     annotations: list[dict] = field(default_factory=list)
 
-    def problem(self, message: str) -> None:
-        self.run.problem(self.where, message)
+    def problem(self, message: str, code: str = "malformed") -> None:
+        self.run.problem(self.where, message, code)
 
 
 def _import_record(run: _Run, where: _Where, record: Any) -> None:
     if not isinstance(record, dict):
-        run.problem(where, "not a JSON object; skipped")
+        run.problem(where, "not a JSON object; skipped", "invalid-json")
+        return
+    if not encodable(record):
+        run.problem(where, "a string holds a lone surrogate (invalid Unicode); skipped", "invalid-encoding")
         return
     answer = record.get("answer")
     if answer is not None and answer not in ANSWERS:
@@ -155,11 +125,11 @@ def _import_record(run: _Run, where: _Where, record: Any) -> None:
         run.imported.skip(f"answer {answer}")
         return
     text = record.get("text")
-    if not isinstance(text, str) or not _visible(text):
+    if not isinstance(text, str) or not visible(text):
         # validate rejects a blank text (blank-text): better said here, with the line.
-        run.problem(where, "record has no text (a 'text' string with a visible character); skipped")
+        run.problem(where, "record has no text (a 'text' string with a visible character); skipped", "no-text")
         return
-    to_codepoint = utf16_to_codepoint_mapper(text) if run.options.offset_unit == "utf16" else _same
+    to_codepoint = utf16_to_codepoint_mapper(text) if run.options.offset_unit == "utf16" else int
     task = _Task(run, where, text, to_codepoint, _article_for(run, where, record, text), _annotator(record))
     task.tokens = _tokens(task, record.get("tokens"))
     for index, item in enumerate(_list(task, record, "spans")):
@@ -176,12 +146,6 @@ def _import_record(run: _Run, where: _Where, record: Any) -> None:
         run.imported.annotations.append(annotation)
 
 
-def _same(offset: int) -> int:
-    return offset
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _list(task: _Task, record: dict, key: str) -> list:
@@ -203,7 +167,7 @@ def _tokens(task: _Task, value: Any) -> list[tuple[int, int]] | None:
     offsets: list[tuple[int, int]] = []
     for index, token in enumerate(value):
         start, end = (token.get("start"), token.get("end")) if isinstance(token, dict) else (None, None)
-        if not (_is_int(start) and _is_int(end)):
+        if not (is_int(start) and is_int(end)):
             task.problem(f"token {index} has no integer start/end; token indexes are not checked")
             return None
         start, end = task.to_codepoint(start), task.to_codepoint(end)
@@ -218,20 +182,17 @@ def _tokens(task: _Task, value: Any) -> list[tuple[int, int]] | None:
 def _article_for(run: _Run, where: _Where, record: dict, text: str) -> _Article:
     """The article for this record's input: an earlier one with the same input hash and text, or a new one."""
     input_hash = record.get("_input_hash")
-    has_hash = _is_int(input_hash) or (isinstance(input_hash, str) and input_hash != "")
+    has_hash = is_int(input_hash) or (isinstance(input_hash, str) and input_hash != "")
     key = (str(input_hash), text)
     if has_hash and key in run.by_input:
         return run.by_input[key]
     base = safe_id(input_hash, "input-") if has_hash else safe_id(f"{where.path.stem}-{where.line}")
-    article_id, n = base, 2
-    while article_id in run.used_ids:
-        # The same hash with another text (an edited input), or the same file read twice.
-        article_id = safe_id(f"{base}-L{where.line}" if n == 2 else f"{base}-L{where.line}-{n}")
-        n += 1
+    # The same hash with another text (an edited input), or the same file read twice.
+    article_id = unique_id(base, run.used_ids, f"{base}-L{where.line}")
     run.used_ids.add(article_id)
     article: dict = {
         "id": article_id,
-        "title": _title(text, article_id),
+        "title": title_from_text(text, article_id),
         "text": text,
         "language": run.options.language,
     }
@@ -245,17 +206,8 @@ def _article_for(run: _Run, where: _Where, record: dict, text: str) -> _Article:
     return entry
 
 
-def _title(text: str, fallback: str) -> str:
-    for line in text.split("\n"):
-        title = line.strip()[:TITLE_MAX_CHARS].strip()
-        if _visible(title):
-            return title
-    return fallback
 
 
-def _visible(text: str) -> bool:
-    """Whether anything is left once whitespace and format characters (zero-width spaces) are removed."""
-    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
 
 
 def _meta(record: dict) -> dict[str, str]:
@@ -264,21 +216,15 @@ def _meta(record: dict) -> dict[str, str]:
     nested = record.get("meta")
     if isinstance(nested, dict):
         for key, value in nested.items():
-            shown = _scalar(value)
+            shown = meta_value(value)
             if shown is not None:
                 meta[str(key)] = shown
-    input_hash = _scalar(record.get("_input_hash"))
+    input_hash = meta_value(record.get("_input_hash"))
     if input_hash is not None:
         meta["prodigy_input_hash"] = input_hash
     return meta
 
 
-def _scalar(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    return None
 
 
 def _annotator(record: dict) -> str | None:
@@ -302,8 +248,8 @@ def _span(task: _Task, what: str, item: Any) -> dict | None:
     tokens, text = task.tokens, task.text
     start, end = item.get("start"), item.get("end")
     first, last = item.get("token_start"), item.get("token_end")
-    has_token_range = _is_int(first) and _is_int(last)
-    if not (_is_int(start) and _is_int(end)):
+    has_token_range = is_int(first) and is_int(last)
+    if not (is_int(start) and is_int(end)):
         if not (has_token_range and tokens is not None and 0 <= first <= last < len(tokens)):
             task.problem(f"{what} ({label}) has no integer start/end nor usable token_start/token_end; skipped")
             return None
@@ -312,17 +258,20 @@ def _span(task: _Task, what: str, item: Any) -> dict | None:
         start, end = task.to_codepoint(start), task.to_codepoint(end)
     if not 0 <= start < end <= len(text):
         task.problem(
-            f"{what} ({label}) [{start}, {end}) is empty or outside the text ({len(text)} characters); skipped"
+            f"{what} ({label}) [{start}, {end}) is empty or outside the text ({len(text)} characters); skipped",
+            "span-out-of-bounds",
         )
         return None
     said = item.get("text")
     if isinstance(said, str) and said != text[start:end]:
-        task.problem(f"{what} ({label}) says {said!r} but the text at [{start}, {end}) is {text[start:end]!r}; skipped")
+        task.problem(f"{what} ({label}) says {said!r} but the text at [{start}, {end}) is {text[start:end]!r}; skipped",
+                     "span-text-mismatch")
         return None
     # token_end is inclusive (Prodigy's convention, unlike the character end).
     if has_token_range and tokens is not None:
         if not 0 <= first <= last < len(tokens) or (tokens[first][0], tokens[last][1]) != (start, end):
-            task.problem(f"{what} ({label}) [{start}, {end}) does not cover tokens {first}..{last}; skipped")
+            task.problem(f"{what} ({label}) [{start}, {end}) does not cover tokens {first}..{last}; skipped",
+                         "span-text-mismatch")
             return None
     span = {"layer": SPAN_LAYER, "label": label, "start": start, "end": end, "text": text[start:end]}
     attributes = {k: v for k, v in item.items() if k not in _SPAN_KEYS and _attribute(v)}
@@ -344,7 +293,7 @@ def _document_labels(task: _Task, record: dict) -> list[str]:
     elif label is not None:
         task.problem(f"'label' {label!r} is not a label; ignored")
     for choice in _list(task, record, "accept"):
-        if (isinstance(choice, str) and choice) or _is_int(choice):
+        if (isinstance(choice, str) and choice) or is_int(choice):
             labels.append(str(choice))
         else:
             task.problem(f"'accept' item {choice!r} is not an option id; ignored")

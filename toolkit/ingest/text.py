@@ -64,7 +64,8 @@ import orjson
 import yaml
 
 from toolkit.errors import ToolkitError
-from toolkit.ingest import Imported, ImportOptions, ImportProblem
+from toolkit.ingest import Imported, ImportOptions
+from toolkit.problems import TEXT_CODES, Problem
 from toolkit.readers import open_regular
 
 Layout = Literal["dated", "simple"]
@@ -75,18 +76,8 @@ DEFAULT_PROFILE = "default"
 # A scraped article is a few KiB; a file past this is not one, and reading it whole would cost its size.
 MAX_TEXT_FILE_BYTES = 64 * 1024 * 1024
 
-# Problem codes this reader reports, with their meaning (for the README's table).
-PROBLEM_CODES: dict[str, str] = {
-    "unreadable": (
-        "The file could not be read (missing, a directory without .txt files, no permission, not a regular"
-        f" file such as a FIFO or device, larger than {MAX_TEXT_FILE_BYTES // 2**20} MiB)."
-    ),
-    "invalid-encoding": "The file is not UTF-8.",
-    "no-title": "No line that can be the title (empty file, or no blank line after a first line).",
-    "no-date": "The dated layout's header has no line that parses with the profile's date formats.",
-    "no-body": "A title (and date) but no body paragraph.",
-    "duplicate-article": "The file's text is the same as an earlier file's in the same run; skipped.",
-}
+# Problem codes this reader reports: declared in the one catalogue (toolkit/problems.py).
+PROBLEM_CODES = TEXT_CODES
 
 _PROFILE_KEYS = {
     "name", "description", "source", "layouts", "header", "taglines", "date_formats",
@@ -139,6 +130,10 @@ class TextProblem:
     code: str
     message: str
     line: int | None = None
+
+    def as_problem(self) -> Problem:
+        """The catalogue's `Problem` (printed as every command prints one)."""
+        return Problem.at(str(self.path), self.line, self.code, self.message)
 
 
 @dataclass(frozen=True)
@@ -412,7 +407,7 @@ def write_articles(result: TextIngestResult, out: Path, inputs: Sequence[Path] =
 def read(paths: Sequence[Path], options: ImportOptions) -> Imported:
     """The importer-registry form of `ingest_text` (default profile, UTC): articles only, no annotations."""
     result = ingest_text(paths, language=options.language)
-    problems = [ImportProblem(str(p.path), p.line, f"{p.code}: {p.message}") for p in result.problems]
+    problems = [p.as_problem() for p in result.problems]
     return Imported(articles=result.articles, problems=problems)
 
 

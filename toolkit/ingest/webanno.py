@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from toolkit.ingest import Imported, ImportOptions, ImportProblem
-from toolkit.ingest.dataset_writer import safe_id
-from toolkit.ingest.files import read_export_file
+from toolkit.ingest import Imported, ImportOptions
+from toolkit.ingest.builder import TITLE_MAX_CHARS, safe_id, unique_id, visible
+from toolkit.ingest.files import input_files, read_utf8, suffix_in
 from toolkit.offsets import utf16_to_codepoint_mapper
+from toolkit.problems import Problem
 
-TITLE_MAX_CHARS = 200
 TOKEN_TYPE = "de.tudarmstadt.ukp.dkpro.core.api.segmentation.type.Token"
 # INCEpTION attaches DKPro dependencies to tokens whatever `BT_` says (it writes `BT_...POS`).
 DEPENDENCY_TYPE = "de.tudarmstadt.ukp.dkpro.core.api.syntax.type.dependency.Dependency"
@@ -157,36 +157,30 @@ def read(paths: Sequence[Path], options: ImportOptions) -> Imported:
     imported = Imported()
     layer_names: dict[str, str] = {}  # UIMA type → toolkit layer name, the same in every file
     used_ids: set[str] = set()
-    for path in _collect(paths, imported):
+    for path in input_files(paths, imported.problems, suffix_in(".tsv")):
         _read_file(path, options, imported, layer_names, used_ids)
     return imported
 
 
-def _collect(paths: Sequence[Path], imported: Imported) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.tsv") if p.is_file()))
-        elif path.is_file():
-            files.append(path)
-        else:
-            imported.problems.append(ImportProblem(str(path), None, "no such file or folder"))
-    return files
 
 
 def _read_file(
     path: Path, options: ImportOptions, imported: Imported, layer_names: dict[str, str], used_ids: set[str]
 ) -> None:
     file = str(path)
-    found: list[ImportProblem] = []
+    found: list[Problem] = []
 
-    def problem(line: int | None, message: str) -> None:
-        found.append(ImportProblem(file, line, message))
+    def problem(line: int | None, message: str, code: str = "malformed") -> None:
+        found.append(Problem.at(file, line, code, message))
 
     doc = _parse_file(path, options, problem, imported)
-    if doc is not None:
-        article_id = _unique_id(safe_id(path.stem), path, used_ids)
+    if doc is not None and not visible("".join(doc.pieces)):
+        # validate would reject the article as blank-text: say it here, naming the file.
+        problem(None, "no sentence with text in the file; nothing imported", "no-text")
+    elif doc is not None:
+        # The same stem in two folders must not give one id: the second gets its folder's name in front.
+        article_id = unique_id(path.stem, used_ids, f"{path.parent.name}-{path.stem}")
+        used_ids.add(article_id)
         emitter = _Emitter(doc, article_id, options, imported, layer_names, problem)
         emitter.check_tokens()
         emitter.article(path.stem)
@@ -199,16 +193,10 @@ def _read_file(
 
 
 def _parse_file(
-    path: Path, options: ImportOptions, problem: Callable[[int | None, str], None], imported: Imported
+    path: Path, options: ImportOptions, problem: Callable[..., None], imported: Imported
 ) -> _Document | None:
-    data = read_export_file(path, imported.problems)
-    if data is None:
-        return None
-    try:
-        content = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        problem(line, f"not UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}")
+    content = read_utf8(path, imported.problems)
+    if content is None:
         return None
     measure: Callable[[str], int] = _utf16_length if _unit(options) == "utf16" else len
     # A BOM is not part of the format line; the document text is rebuilt, so dropping it is safe.
@@ -233,7 +221,7 @@ class _Emitter:
         options: ImportOptions,
         imported: Imported,
         layer_names: dict[str, str],
-        problem: Callable[[int | None, str], None],
+        problem: Callable[..., None],
     ) -> None:
         self.doc = doc
         self.article_id = article_id
@@ -258,6 +246,7 @@ class _Emitter:
                     token.line,
                     f"token {address} {token.token!r} does not match the text at "
                     f"{token.begin}-{token.end} ({covered!r})",
+                    "span-text-mismatch",
                 )
 
     def article(self, stem: str) -> None:
@@ -281,7 +270,7 @@ class _Emitter:
         for relation in self.doc.relations:
             if relation.source_unit is None or relation.source_unit not in self.doc.units:
                 source = relation.source_unit
-                self.problem(relation.line, f"relation source {source!r} is not a token; skipped")
+                self.problem(relation.line, f"relation source {source!r} is not a token; skipped", "unknown-reference")
                 continue
             base = layers[relation.layer_type].base_type
             head = self._endpoint(relation, base, span_types, relation.source_unit, relation.source_id)
@@ -291,6 +280,7 @@ class _Emitter:
                     relation.line,
                     f"no {base} annotation at {relation.source_unit} or {relation.target_unit} "
                     "for this relation; skipped",
+                    "unknown-reference",
                 )
                 continue
             layer = self._layer(relation.layer_type, "relation")
@@ -333,7 +323,8 @@ class _Emitter:
     def _add_span(self, span: _Span, layer: str, label: str, attributes: dict[str, str]) -> str | None:
         begin, end = self.to_codepoint(span.begin), self.to_codepoint(span.end)
         if not 0 <= begin < end <= len(self.text):
-            self.problem(span.line, f"annotation in layer {layer!r} is empty or outside the text; skipped")
+            self.problem(span.line, f"annotation in layer {layer!r} is empty or outside the text; skipped",
+                         "span-out-of-bounds")
             return None
         annotation: dict = {
             "id": self._next_id(layer),
@@ -362,7 +353,7 @@ class _Emitter:
 def _parse(
     lines: list[str],
     measure: Callable[[str], int],
-    problem: Callable[[int | None, str], None],
+    problem: Callable[..., None],
     imported: Imported,
 ) -> _Document | None:
     """Parse the header and body; None (after one problem) when the file is not TSV 3.x at all."""
@@ -372,7 +363,7 @@ def _parse(
         index += 1
     if index == len(lines) or not _FORMAT.match(lines[index].rstrip("\r")):
         line = index + 1 if index < len(lines) else None
-        problem(line, "not a WebAnno TSV 3.x file: no '#FORMAT=WebAnno TSV 3.x' line")
+        problem(line, "not a WebAnno TSV 3.x file: no '#FORMAT=WebAnno TSV 3.x' line", "unreadable")
         return None
     index += 1
 
@@ -512,7 +503,7 @@ def _place_sentence(
     begin: int,
     measure: Callable[[str], int],
     line_no: int,
-    problem: Callable[[int | None, str], None],
+    problem: Callable[..., None],
 ) -> bool:
     """Append a sentence to the rebuilt text at offset `begin`, as INCEpTION does: every sentence
     is followed by a line break, dropped again when the next sentence starts right there; a wider
@@ -587,7 +578,7 @@ def _read_relation_cells(
     cells: list[str],
     address: str,
     line_no: int,
-    problem: Callable[[int | None, str], None],
+    problem: Callable[..., None],
 ) -> None:
     """Read one row's cells of a relation layer: the row is the relation's target, the base
     column (`BT_`) names the source token, `1-3[2_5]` adding the source's and target's ids."""
@@ -661,17 +652,6 @@ def _layer_name(type_name: str, kind: str, names: dict[str, str], imported: Impo
     return name
 
 
-def _unique_id(candidate: str, path: Path, used: set[str]) -> str:
-    """Article ids come from file stems; the same stem in two folders must not give one id."""
-    article_id = candidate
-    if article_id in used:
-        article_id = safe_id(f"{path.parent.name}-{path.stem}")
-    base, n = article_id, 2
-    while article_id in used:
-        article_id = f"{base}-{n}"
-        n += 1
-    used.add(article_id)
-    return article_id
 
 
 def _utf16_length(text: str) -> int:

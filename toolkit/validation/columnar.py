@@ -242,7 +242,8 @@ def _staged(keys: pa.Array, datas: pa.Array, ok: pa.Array, col: dict[str, pa.Arr
         when(ok, col["layer"]), kind,
         when(ok, pc.take(no_overlaps, position)), when(ok, pc.take(singles, position)),
         when(span, col["start"]), when(span, col["end"]), when(span, field), when(span, col["text"]),
-        col["head"], col["tail"], datas, pa.array([False] * n, pa.bool_()),
+        col["head"], col["tail"], when(ok, col["annotator"]), when(ok, col["label"]), datas,
+        pa.array([False] * n, pa.bool_()),
     ]
     return pa.RecordBatch.from_arrays([a.cast(f.type) for a, f in zip(arrays, ANNOTATION_COLUMNS, strict=True)],
                                       schema=ANNOTATION_COLUMNS)

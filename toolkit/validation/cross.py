@@ -19,6 +19,10 @@ Every cross-record check except id uniqueness concerns one article. So the work 
 
 So the verdicts are exactly those of judging every record in read order
 (tests/test_validate_fast_path.py and tests/test_conflict_property.py compare both).
+
+Several annotators on one article are data, not a conflict (DESIGN.md §5): a single-label
+document layer takes one label per (article, layer, annotator), and `overlap: false` forbids
+overlaps among one annotator's spans. Annotations without an annotator form one group of their own.
 """
 
 from __future__ import annotations
@@ -77,15 +81,17 @@ CONFLICT_RULES: dict[str, str] = {
                  OR substring(CASE WHEN a.field = 'title' THEN t.title ELSE t.text END,
                               a.start + 1, a."end" - a.start) = a.quoted))""",
     # Resolver._check_span (span-overlap): sorted by start, spans are disjoint iff each neighbour is.
+    # Per annotator: two annotators marking the same name agree, they do not overlap (NULLs group together).
     "overlapping spans in an overlap: false layer": """
         SELECT article_id FROM (
             SELECT article_id, start,
-                   lag("end") OVER (PARTITION BY article_id, layer, field ORDER BY start, "end") AS previous_end
+                   lag("end") OVER (PARTITION BY article_id, layer, field, annotator ORDER BY start, "end")
+                       AS previous_end
             FROM annk WHERE ok AND no_overlap)
         WHERE previous_end > start""",
-    # Resolver.check_annotation (conflicting-label).
+    # Resolver.check_annotation (conflicting-label): one label per (article, layer, annotator).
     "second label in a single-label layer":
-        "SELECT article_id FROM annk WHERE ok AND single GROUP BY article_id, layer HAVING count(*) > 1",
+        "SELECT article_id FROM annk WHERE ok AND single GROUP BY article_id, layer, annotator HAVING count(*) > 1",
     # Resolver._check_relation (unknown-reference): each end a span of the same article read before.
     "relation end that is not an earlier span of its article": """
         SELECT r.article_id FROM annk r
@@ -106,8 +112,8 @@ def find_conflicts(store: StagingStore, fast: bool = True) -> tuple[int, int]:
     """Fill the `conflicts` table and the views of clean records; (clean articles, clean annotations)."""
     # The rules read the staged columns many times; all but the records' bytes go into DuckDB's own
     # storage once (the rules then ran 2-4x faster than over the Parquet files, measured at 100k articles).
-    store.execute("CREATE TABLE artk AS SELECT * EXCLUDE (data, record) FROM art")
-    store.execute("CREATE TABLE annk AS SELECT * EXCLUDE (data) FROM ann")
+    store.scratch_table("artk", "SELECT * EXCLUDE (data, record) FROM art")
+    store.scratch_table("annk", "SELECT * EXCLUDE (data) FROM ann")
     # One statement per rule: a third faster than one UNION ALL of them (measured at 100k articles).
     # An id may be named by several rules; the lookups below do not mind duplicates.
     store.execute("CREATE TABLE conflicts (id VARCHAR)")
@@ -124,6 +130,9 @@ def find_conflicts(store: StagingStore, fast: bool = True) -> tuple[int, int]:
 
 def accepted_views(store: StagingStore) -> None:
     """`accepted_articles` (k, id, data) and `accepted_annotations` (k, sub, article_id, data): what export reads."""
+    # Ids alone, from the staged columns: the queries that only ask "which articles" need not scan records.
+    store.execute("CREATE VIEW accepted_article_ids AS SELECT a.k, a.id FROM artk a "
+                  "ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok UNION ALL SELECT k, id FROM acc_art")
     store.execute("CREATE VIEW accepted_articles AS SELECT k, id, coalesce(record, data) AS data FROM clean_art "
                   "UNION ALL SELECT k, id, data FROM acc_art")
     store.execute("CREATE VIEW accepted_annotations AS SELECT k, sub, article_id, data FROM clean_ann "
@@ -223,7 +232,8 @@ class Intervals:
 
 
 # A change to the cross-record state that accepting an annotation makes: ("id", annotation id, owning
-# article id or None), ("span", (article, layer, field), (start, end)) or ("label", (article, layer), None).
+# article id or None), ("span", (article, layer, field, annotator), (start, end)) or
+# ("label", (article, layer, annotator), None); the annotator is None for annotations that name none.
 Claim = tuple[str, Any, Any]
 # An annotation among the clean records: (read-order key, sub-order, owning article if a span, else None).
 CleanEnd = tuple[int, int, str | None]
@@ -236,8 +246,8 @@ class State:
     # id → the id when an accepted article has it, False when only rejected copies were read.
     article_ids: dict[str, str | bool] = field(default_factory=dict)
     annotation_ids: dict[str, str | None] = field(default_factory=dict)  # id → article id if a span
-    no_overlap_spans: dict[tuple[str, str, str], Intervals] = field(default_factory=dict)
-    single_labels: set[tuple[str, str]] = field(default_factory=set)
+    no_overlap_spans: dict[tuple[str, str, str, str | None], Intervals] = field(default_factory=dict)
+    single_labels: set[tuple[str, str, str | None]] = field(default_factory=set)
     kept_texts: dict[int, str] = field(default_factory=dict)  # text cluster → id of its article accepted first
 
     def apply(self, claim: Claim) -> None:
@@ -478,10 +488,11 @@ class Resolver:
         if layer.kind == "relation":
             self._check_relation(ann, order, article_id, bad)
         if layer.kind == "document" and not layer.multi:
-            label_key = (article_id, layer_name)
+            label_key = (article_id, layer_name, ann.get("annotator"))
             if label_key in st.single_labels:
                 bad("conflicting-label", "/label",
-                    f"article '{article_id}' already has a '{layer_name}' label; the layer is not declared multi: true")
+                    f"article '{article_id}' already has a '{layer_name}' label{_by(label_key[2])}; "
+                    "the layer is not declared multi: true")
             else:
                 claims.append(("label", label_key, None))
         if len(problems) == start_count:
@@ -511,13 +522,13 @@ class Resolver:
                 f"{_offset_hint(value, quoted, start)}")
             return
         if not layer.overlap:
-            span_key = (article_id, layer.name, field_name)
+            span_key = (article_id, layer.name, field_name, ann.get("annotator"))
             spans = self.state.no_overlap_spans.get(span_key)
             other = spans.overlapping(start, end) if spans is not None else None
             if other is not None:
                 bad("span-overlap", "/start",
-                    f"span [{start}, {end}) overlaps an earlier '{layer.name}' span [{other[0]}, {other[1]}) "
-                    f"and the layer is declared overlap: false")
+                    f"span [{start}, {end}) overlaps an earlier '{layer.name}' span [{other[0]}, {other[1]})"
+                    f"{_by(span_key[3])} and the layer is declared overlap: false")
                 return
             claims.append(("span", span_key, (start, end)))
 
@@ -546,6 +557,11 @@ class Resolver:
             self.report.add(p)
         if self.rejects is not None:
             self.rejects.write(file, raw, problems)
+
+
+def _by(annotator: str | None) -> str:
+    """Who the earlier annotation is by, in a message; nothing when annotations name no annotator."""
+    return "" if annotator is None else f" by the same annotator '{annotator}'"
 
 
 def _clip(text: str, width: int = 60) -> str:

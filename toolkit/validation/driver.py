@@ -9,34 +9,23 @@ conflict (`cross`). Memory does not grow with the corpus: the store works out of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from toolkit.engines import Engine, EngineOptions, open_engine
-from toolkit.hygiene import duplicates
+from toolkit.hygiene import agreement, duplicates
 from toolkit.hygiene.staging import HygieneSpec
 from toolkit.manifest import Manifest, load_manifest
 from toolkit.problems import RecordKind
 from toolkit.publish import refuse_input
-from toolkit.readers import DEFAULT_MAX_LINE_BYTES, Block, file_size, iter_blocks
+from toolkit.readers import DEFAULT_MAX_LINE_BYTES, can_range, cut_blocks, file_size, iter_blocks, plan_ranges
 from toolkit.rejects import RejectsWriter, check_rejects_folder
 from toolkit.store import StagingStore
 from toolkit.validation import cross
-from toolkit.validation.records import StageContext, stage
+from toolkit.validation.records import StageContext, Staged, stage, stage_range
 from toolkit.validation.report import ValidationReport
 
 FAST_PATH = True  # tests switch it off: the resolver then judges every record (the reference)
-BATCH_LINES = 4096  # the reader's 1 MiB blocks are cut to this many lines at most
-
-
-def _batches(blocks: Iterable[Block]) -> Iterator[Block]:
-    """The reader's blocks, cut to at most `BATCH_LINES` lines (the unit of work of an engine)."""
-    for block in blocks:
-        if len(block.lines) <= BATCH_LINES:
-            yield block
-            continue
-        for i in range(0, len(block.lines), BATCH_LINES):
-            yield Block(block.first + i, block.lines[i : i + BATCH_LINES], block.cut)
 
 
 def run_validation(
@@ -76,7 +65,7 @@ def run_validation(
         context = StageContext(kind, manifest.layers, max_line_bytes, index, spool,
                                hygiene if kind == "article" else None)
         with store.guarded():  # a worker that cannot write its staged rows: the staging folder's fault
-            for staged in engine.map(stage, context, _batches(iter_blocks(path, max_line_bytes, progress))):
+            for staged in _staged(engine, context, path, progress):
                 for table, batch in staged.tables.items():
                     store.add(table, batch)
         done_before += file_size(path)
@@ -96,7 +85,22 @@ def run_validation(
     cross.accepted_views(store)
     report.duplicates = duplicates.clusters(store)
     report.duplicate_counts = duplicates.cluster_counts(store)
+    report.agreement = agreement.measure_agreement(store, manifest.layers)
     return report
+
+
+def _staged(engine: Engine, context: StageContext, path: Path,
+            progress: Callable[[int], None] | None) -> Iterator[Staged]:
+    """The staged rows of one file, in read order: workers read byte ranges of it themselves where
+    they can open it (no line passes through the driver); else the driver reads and sends the lines."""
+    if engine.reads_inputs and can_range(path):
+        ranges = plan_ranges(path)
+        for file_range, staged in zip(ranges, engine.map(stage_range, context, ranges), strict=True):
+            if progress is not None:
+                progress(file_range.end)
+            yield staged
+        return
+    yield from engine.map(stage, context, cut_blocks(iter_blocks(path, context.max_line_bytes, progress)))
 
 
 def validate(

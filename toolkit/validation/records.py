@@ -27,7 +27,7 @@ from toolkit.hygiene.staging import HygieneSpec, hygiene_tables
 from toolkit.hygiene.text import blank_fields
 from toolkit.manifest import Layer
 from toolkit.problems import Problem, RecordKind
-from toolkit.readers import Block, RawLine, clean_line
+from toolkit.readers import Block, FileRange, RawLine, clean_line, cut_blocks, iter_range
 from toolkit.schemas import date_fields, fast_validator, integer_fields, reference_validator
 from toolkit.store import ANNOTATION_COLUMNS, ARTICLE_COLUMNS, LINE_BITS, write_staged
 from toolkit.validation.columnar import annotation_batch
@@ -78,6 +78,18 @@ def stage(context: StageContext, block: Block) -> Staged:
         if batch.num_rows:
             write_staged(context.spool, table, batch)
     return Staged({})
+
+
+def stage_range(context: StageContext, file_range: FileRange) -> Staged:
+    """`stage` over a byte range of the file that this worker reads itself, its batches' rows combined."""
+    parts = [stage(context, block) for block in cut_blocks(iter_range(file_range, context.max_line_bytes))]
+    names = dict.fromkeys(name for part in parts for name in part.tables)
+    return Staged({name: _combined([part.tables[name] for part in parts if name in part.tables]) for name in names})
+
+
+def _combined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    table = pa.Table.from_batches(batches).combine_chunks()
+    return table.to_batches()[0] if table.num_rows else batches[0]
 
 
 def _clean(line: bytes, number: int, max_line_bytes: int) -> tuple[bytes, bool] | None:
@@ -147,14 +159,14 @@ def _stage_embedded(anns: list[tuple], checker: _AnnotationChecker, key: int, su
                     article_id: str | None) -> None:
     """One annotation inside an article; `article_id` is None when the article itself did not pass."""
     if type(ann) is not dict:
-        anns.append((key, sub, False, None, None, *_NOT_CHECKED, None, None, b"", False))
+        anns.append((key, sub, False, None, None, *_NOT_CHECKED, None, None, None, None, b"", False))
         return
     checked = None
     if article_id is not None and ann.get("article_id", article_id) == article_id:
         checked = checker.check(ann)
     data = orjson.dumps({"article_id": article_id, **ann}) if checked is not None else b""
     anns.append((key, sub, checked is not None, _string(ann.get("id")), article_id, *(checked or _NOT_CHECKED),
-                 _string(ann.get("head")), _string(ann.get("tail")), data, False))
+                 _string(ann.get("head")), _string(ann.get("tail")), *_who(ann, checked is not None), data, False))
 
 
 def _stage_annotations(lines: list[tuple[int, bytes, bool]], layers: dict[str, Layer]) -> Staged:
@@ -173,16 +185,22 @@ def stage_annotation_lines(lines: list[tuple[int, bytes, bool]], layers: dict[st
     for key, data, too_long in lines:
         ann = _load(data, too_long)
         if type(ann) is not dict:
-            append((key, 0, False, None, None, *_NOT_CHECKED, None, None, data, too_long))
+            append((key, 0, False, None, None, *_NOT_CHECKED, None, None, None, None, data, too_long))
             continue
         checked = checker.check(ann) if validator.is_valid(ann) and unique_keys(data, ann) else None
         get = ann.get
         if checked is None:
             append((key, 0, False, _string(get("id")), _string(get("article_id")), *_NOT_CHECKED,
-                    _string(get("head")), _string(get("tail")), data, too_long))
+                    _string(get("head")), _string(get("tail")), None, None, data, too_long))
         else:  # schema-valid: the ids are strings
-            append((key, 0, True, ann["id"], ann["article_id"], *checked, get("head"), get("tail"), data, too_long))
+            append((key, 0, True, ann["id"], ann["article_id"], *checked, get("head"), get("tail"),
+                    get("annotator"), ann["label"], data, too_long))
     return _annotation_batch(rows)
+
+
+def _who(ann: dict[str, Any], ok: bool) -> tuple[str | None, str | None]:
+    """(annotator, label) of an annotation that passed its own checks (schema-valid: strings or absent)."""
+    return (ann.get("annotator"), ann["label"]) if ok else (None, None)
 
 
 # What an annotation that passed its own checks gives the set operations:

@@ -12,6 +12,7 @@ import orjson
 from toolkit.problems import Problem
 
 if TYPE_CHECKING:
+    from toolkit.hygiene.agreement import AgreementRow
     from toolkit.hygiene.duplicates import Cluster
 
 MAX_PROBLEMS_KEPT = 100_000
@@ -41,6 +42,8 @@ class ValidationReport:
     duplicate_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
     dropped: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_PROBLEMS_KEPT; dropped_count counts all
     dropped_count: int = 0
+    # Annotator agreement per layer (and label) where two or more people annotated the same article.
+    agreement: list[AgreementRow] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -73,6 +76,7 @@ class ValidationReport:
             "duplicates": [cluster.to_dict() for cluster in self.duplicates],
             "dropped": self.dropped,
             "dropped_count": self.dropped_count,
+            "agreement": [row.to_dict() for row in self.agreement],
         }
 
     def write_json(self, path: Path, inputs: Sequence[Path] = ()) -> None:
@@ -84,7 +88,5 @@ class ValidationReport:
 
 
 def iter_problem_lines(problems: Iterable[Problem]) -> Iterable[str]:
-    """`file:line: code: message` lines, the form compilers and editors understand."""
-    for p in problems:
-        rid = f" [{p.record_id}]" if p.record_id else ""
-        yield f"{p.file}:{p.line}:{rid} {p.code}: {p.message}"
+    """`file:line: [record] code: message` lines, the form compilers and editors understand (`Problem.__str__`)."""
+    return map(str, problems)

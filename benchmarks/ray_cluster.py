@@ -1,0 +1,115 @@
+"""`validate --engine ray` on 1, 2 and 3 Ray nodes started on this machine (issue 9), in one run.
+
+    python benchmarks/ray_cluster.py [--articles 20000] [--nodes 1,2,3] [--workdir DIR]
+
+Each row is a fresh process that starts a `ray.cluster_utils.Cluster` of N raylets (one CPU each,
+each its own node with its own object store) and validates the generated corpus on it. Printed per
+row: wall time, the time of the parallel part (workers reading byte ranges and checking records)
+and of the driver's sequential part (cross-record checks in DuckDB), the driver's peak RSS, the
+bytes the driver received from the workers, and each node's share of the batches.
+
+On a 2-core machine three one-CPU nodes oversubscribe the cores, so wall time cannot fall with
+nodes here; what must hold is that the driver's intake stays near zero and the work spreads over
+every node. The projection scales the measured per-core throughput of the parallel part to 10 M
+articles on 8 and 32 nodes of this machine's size, and adds the sequential part scaled by
+records (DuckDB on one machine), which is what bounds the speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import corpus, count_records, table  # noqa: E402
+
+CHILD = r"""
+import json, resource, sys, time
+import ray
+from ray import cluster_utils
+import toolkit.validation.driver as driver
+from toolkit.engines import EngineOptions
+from toolkit.engines import ray as ray_engine
+
+nodes = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+for _ in range(int(sys.argv[2]) - 1):
+    nodes.add_node(num_cpus=1)
+nodes.wait_for_nodes()
+ray.init(address=nodes.address, include_dashboard=False, log_to_driver=False)
+engines, staging = [], [0.0]
+opened, staged = ray_engine.open, driver._staged
+
+class Kept:
+    def __init__(self, context):
+        self.context = context
+    def __enter__(self):
+        engines.append(self.context.__enter__())
+        return engines[-1]
+    def __exit__(self, *exc):
+        return self.context.__exit__(*exc)
+
+def timed(*args):
+    start = time.perf_counter()
+    yield from staged(*args)
+    staging[0] += time.perf_counter() - start
+
+ray_engine.open = lambda options: Kept(opened(options))
+driver._staged = timed
+start = time.perf_counter()
+report = driver.validate(sys.argv[1], engine=EngineOptions(engine="ray"))
+wall = time.perf_counter() - start
+print(json.dumps({"wall": wall, "parallel": staging[0], "received": engines[0].received_bytes,
+                  "by_node": sorted(engines[0].batches_by_node.values(), reverse=True),
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "read": report.counts["articles"].read + report.counts["annotations"].read}))
+ray.shutdown()
+nodes.shutdown()
+"""
+
+
+def measure(root: Path, nodes: int) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, str(root), str(nodes)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{nodes} node(s) failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--articles", type=int, default=20_000)
+    parser.add_argument("--nodes", default="1,2,3", help="comma list of node counts")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "news-toolkit-bench")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    root = corpus(args.workdir, args.articles)
+    records = count_records(root)
+    rows = [["nodes", "wall s", "parallel s", "driver s", "driver peak MiB", "driver received", "batches per node"]]
+    runs = {}
+    for n in (int(v) for v in args.nodes.split(",") if v.strip()):
+        run = runs[n] = measure(root, n)
+        assert run["read"] == runs[min(runs)]["read"], "node counts disagree on what was read"
+        rows.append([str(n), f"{run['wall']:.2f}", f"{run['parallel']:.2f}", f"{run['wall'] - run['parallel']:.2f}",
+                     f"{run['peak_mib']:.0f}", f"{run['received'] / 2**10:,.1f} KiB",
+                     " / ".join(str(b) for b in run["by_node"])])
+    print(f"validate --engine ray, {args.articles:,} articles ({records:,} records), one CPU per node\n")
+    print(table(rows))
+    first = runs[min(runs)]
+    per_core = records / first["parallel"] / min(runs)  # records per second per CPU in the parallel part
+    sequential = (first["wall"] - first["parallel"]) / records  # driver seconds per record
+    scale = 10_000_000 / args.articles * records  # records of 10 M articles like these
+    print(f"\nprojection for 10 M articles ({scale:,.0f} records), nodes of {min(runs)} CPU(s) as measured:")
+    for cluster in (8, 32):
+        parallel = scale / (per_core * cluster)
+        print(f"  {cluster:2d} nodes: parallel part {parallel / 60:,.1f} min + driver's sequential part "
+              f"{scale * sequential / 60:,.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""`--engine ray` on a real multi-node Ray cluster (issue 9), run on one machine.
+
+`ray.cluster_utils.Cluster` starts several raylets, each with its own object store and workers,
+as separate nodes of one cluster. On it: the build equals the local engine's file for file, and no
+record passes through the driver (the workers read their byte ranges and write staged rows
+themselves), measured as the bytes the driver received.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from toolkit import validate
+from toolkit.engines import EngineOptions
+from toolkit.engines import ray as ray_engine
+from toolkit.export import export
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from generate import generate  # noqa: E402
+
+ray = pytest.importorskip("ray")
+cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    nodes = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    ray.init(address=nodes.address, include_dashboard=False, log_to_driver=False)
+    yield nodes
+    ray.shutdown()
+    nodes.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("cluster") / "c", 400, seed=11, broken=0.05).parent
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_two_node_cluster_builds_what_the_local_engine_builds(cluster, corpus, tmp_path, monkeypatch):
+    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+    monkeypatch.setattr(sys.modules["toolkit.readers"], "RANGE_BYTES", 16_000)  # many ranges, both nodes busy
+    engines: list[ray_engine.RayData] = []
+    opened = ray_engine.open
+
+    def recording(options):  # the engine object, to read what its driver received
+        context = opened(options)
+        engines.append(context.__enter__())
+        return _Reentered(context, engines[-1])
+
+    monkeypatch.setattr(ray_engine, "open", recording)
+    on_ray = export(corpus, out_dir=tmp_path / "ray", skip_invalid=True, engine=EngineOptions(engine="ray"))
+    local = export(corpus, out_dir=tmp_path / "local", skip_invalid=True, engine=EngineOptions(workers=1))
+    assert on_ray.report.problem_counts == local.report.problem_counts
+    assert _files(on_ray.output) == _files(local.output)
+    assert (on_ray.rejects is None) == (local.rejects is None)
+    if local.rejects is not None:
+        assert _files(on_ray.rejects) == _files(local.rejects)
+    # Staging sent the driver only empty results; what it received is the export's row batches.
+    inputs = sum(p.stat().st_size for p in corpus.glob("*.jsonl"))
+    assert engines and engines[0].shares_files and engines[0].reads_inputs
+    validation_only = validate(corpus, engine=EngineOptions(engine="ray"))
+    assert validation_only.problem_counts == local.report.problem_counts
+    assert engines[-1].received_bytes < inputs / 20, (engines[-1].received_bytes, inputs)
+    assert len(engines[-1].batches_by_node) == 2  # both nodes read and checked ranges
+
+
+class _Reentered:
+    """A context manager handing back an engine already entered (so the test can keep hold of it)."""
+
+    def __init__(self, context, engine) -> None:
+        self._context, self._engine = context, engine
+
+    def __enter__(self):
+        return self._engine
+
+    def __exit__(self, *exc):
+        return self._context.__exit__(*exc)
