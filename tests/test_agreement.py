@@ -261,3 +261,26 @@ def test_webanno_curation_files_of_two_users(tmp_path):
     assert got[("namedentity", "f1-exact", None)] == pytest.approx(0.8)
     assert got[("namedentity", "f1-overlap", None)] == pytest.approx(1.0)
     assert got[("namedentity", "f1-exact", "ORG")] == pytest.approx(2 / 3)  # 1 shared of 1 and 2
+
+
+def test_the_card_states_the_builds_own_agreement(make_dataset, tmp_path):
+    """The card's rows are the report's when the build holds every accepted record (measured once);
+    under `duplicates: drop` the dropped copy is not accepted, so neither counts its annotations."""
+    from toolkit.export import export
+
+    texts = _articles(3)
+    texts[2] = {**texts[2], "text": texts[0]["text"]}  # a3 copies a1's text
+    labels = [("a1", "reporting", "reporting"), ("a2", "reporting", "opinion"), ("a3", "opinion", "reporting")]
+    anns = [_genre(f"{a}-{who}", a, label, who) for a, *pair in labels
+            for who, label in zip(("ann-1", "ann-2"), pair, strict=True)]
+    kept = export(make_dataset(texts, anns), out_dir=tmp_path / "group")
+    assert kept.stats.agreement == kept.report.agreement
+    # a1 agree, a2 and a3 disagree: p_o = 1/3; ann-1 R 2, O 1; ann-2 R 2, O 1: p_e = (2·2 + 1·1)/9 = 5/9
+    # → kappa = (1/3 - 5/9) / (1 - 5/9) = -0.5.
+    assert _figures(kept.report) == {("genre", "cohen-kappa", None): pytest.approx(-0.5)}
+    dropped = export(make_dataset(texts, anns, duplicates={"policy": "drop"}), out_dir=tmp_path / "drop")
+    # The build keeps a1 and a2: p_o = 1/2; ann-1 R 2; ann-2 R 1, O 1: p_e = (2·1 + 0·1)/4 = 1/2 → kappa 0.
+    assert [(r.measure, r.value, r.articles) for r in dropped.report.agreement] == [("cohen-kappa", 0.0, 2)]
+    assert dropped.stats.agreement == dropped.report.agreement
+    silver_free = export(make_dataset(texts, anns), out_dir=tmp_path / "human", annotators="human")
+    assert silver_free.stats.agreement == kept.report.agreement  # measured again over the build: the same

@@ -230,8 +230,11 @@ def write_card_statistics(context: Any) -> list[Path]:
 
     stats, layers = context.stats, context.manifest.layers
     # A silver build (`--annotators model`) holds no person's annotation: nothing to compare.
-    stats.agreement = [] if context.annotators == "model" else measure_agreement(
-        context.store, layers, "export_articles")
+    if context.agreement is not None:
+        stats.agreement = context.agreement  # measured over these very records by validation
+    else:
+        stats.agreement = [] if context.annotators == "model" else measure_agreement(
+            context.store, layers, "export_articles")
     splits = _splits(stats)
     written: list[Path] = []
     with matplotlib.style.context("default"):  # not the user's matplotlibrc: the same bytes everywhere
