@@ -461,7 +461,8 @@ def test_any_input_gives_exact_spans_or_located_problems(tmp_path: Path, lines: 
 def test_invisible_document_is_a_problem_not_a_blank_article(tmp_path: Path) -> None:
     imported = read(write(tmp_path, "\u200b\tO\n\u200d\tO\n"))
     assert imported.articles == []
-    assert problems(imported) == [(1, "the document's tokens are only format characters (zero-width spaces); left out")]
+    # Worded as every importer words a blank text (toolkit.ingest.builder).
+    assert problems(imported) == [(1, "the document has no text (only whitespace or format characters)")]
 
 
 def test_column_without_any_tag_is_one_file_problem(tmp_path: Path) -> None:

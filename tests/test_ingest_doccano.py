@@ -30,7 +30,7 @@ EXPECTED = {
     "doccano_2019_labels_style.jsonl": (3, 4, [], {}),
     # Line 1 has a literal `...` inside its array.
     "doccano_2019_upload_example_INVALID_contains_ellipsis.jsonl": (2, 2, [1], {}),
-    "doccano_import_test_overlapping_duplicate_span.jsonl": (1, 1, [], {"duplicate span": 1}),
+    "doccano_import_test_overlapping_duplicate_span.jsonl": (1, 1, [], {"duplicate annotation": 1}),
     # Line 3 has no text.
     "doccano_import_test_seq_labeling_missing_text.jsonl": (2, 1, [3], {}),
     # One pretty-printed object: 4 entities + 3 relations.
@@ -251,7 +251,7 @@ def test_offset_inside_an_emoji_is_reported(tmp_path: Path) -> None:
 
 
 def test_duplicate_span_kept_once(synthetic: Imported) -> None:
-    assert synthetic.skipped == {"duplicate span": 1}
+    assert synthetic.skipped == {"duplicate annotation": 1}
     assert [t[0] for t in texts(synthetic, "doc-7")].count("LOC") == 1
 
 

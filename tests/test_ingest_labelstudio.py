@@ -220,7 +220,9 @@ def test_utf16_offsets_converted_when_asked(tmp_path: Path) -> None:
     converted = read(path, offset_unit="utf16")
     assert [(a["start"], a["end"], a["text"]) for a in converted.annotations] == [(2, 5, "Ana")]
     as_is = read(path)
-    assert as_is.annotations == [] and as_is.skipped == {"span out of bounds": 1}
+    # A refused span is a problem, not also a skip count (every importer counts it so: the builder's rule).
+    assert as_is.annotations == [] and as_is.skipped == {}
+    assert [p.code for p in as_is.problems] == ["span-out-of-bounds"]
 
 
 def test_cancelled_annotation_skipped_and_counted(synthetic: Imported) -> None:
@@ -277,7 +279,8 @@ def test_stored_text_mismatch_is_a_problem_and_span_skipped(synthetic: Imported)
     messages = [(p.file, p.line, p.message) for p in synthetic.problems]
     assert messages[0][:2] == (path, 69) and "task 'art/2'" in messages[0][2] and "'Bod'" in messages[0][2]
     assert "names no imported span" in messages[1][2]  # the relation from the skipped span
-    assert synthetic.skipped["span text mismatch"] == 1
+    assert [p.code for p in synthetic.problems[:2]] == ["span-text-mismatch", "unknown-reference"]
+    assert "span text mismatch" not in synthetic.skipped  # a problem, not also a skip count
     article = synthetic.articles[1]
     assert article["id"].startswith("task-art-2-") and article["title"] == "Bad offsets here."
     assert article["meta"] == {"headline": "", "published": "2024-05-02", "score": "0.5", "flag": "true"}

@@ -240,15 +240,15 @@ def test_relation_end_outside_spans_becomes_a_span(tmp_path: Path) -> None:
     [
         (
             {"start": 0, "end": 4, "label": "PER", "text": "Ana"},
-            "span 0 (PER) says 'Ana' but the text at [0, 4) is 'Ana '; skipped",
+            "span 0 (PER): the stored text 'Ana' differs from the text at [0, 4) ('Ana '); skipped",
         ),
         (
             {"start": 8, "end": 99, "label": "PER"},
-            "span 0 (PER) [8, 99) is empty or outside the text (10 characters); skipped",
+            "span 0 (PER): [8, 99) is empty or outside the text (10 characters); skipped",
         ),
         (
             {"start": 3, "end": 3, "label": "PER"},
-            "span 0 (PER) [3, 3) is empty or outside the text (10 characters); skipped",
+            "span 0 (PER): [3, 3) is empty or outside the text (10 characters); skipped",
         ),
         ({"start": 0, "end": 3, "label": ""}, "span 0 has no label; skipped"),
         (
@@ -299,9 +299,10 @@ def test_code_points_by_default_and_utf16_when_asked(tmp_path: Path) -> None:
         # The JSON Lines reader is doccano's too (toolkit.ingest.files.json_lines): one wording.
         ("{oops", "invalid JSON: "),
         ('{"text": "bad \\ud800"}', "a string holds a lone surrogate (invalid Unicode); skipped"),
-        ("3", "not a JSON object; skipped"),
+        ("3", "record is not a JSON object; skipped"),  # doccano's wording too (files.json_records)
         ('{"spans": []}', "record has no text (a 'text' string with a visible character); skipped"),
-        ('{"text": " \\u200b\\n"}', "record has no text (a 'text' string with a visible character); skipped"),
+        # A blank text is worded as every importer words it (toolkit.ingest.builder).
+        ('{"text": " \\u200b\\n"}', "the document has no text (only whitespace or format characters)"),
         ('{"text": "ok", "spans": {}}', "'spans' is not a list; ignored"),
         ('{"text": "ok", "relations": 3}', "'relations' is not a list; ignored"),
         ('{"text": "ok", "accept": "A"}', "'accept' is not a list; ignored"),

@@ -217,9 +217,7 @@ def _import_ann(ann_text: str, ann: Path, article_id: str, conf: _Conf | None, b
     for line_no, what, parts in later:
         _attach(builder, ann, line_no, what, parts, targets, event_ids)
     # References are resolved in a second pass; report in line order all the same.
-    mine = [p for p in builder.problems if p.file == str(ann)]
-    others = [p for p in builder.problems if p.file != str(ann)]
-    builder.problems[:] = others + sorted(mine, key=lambda problem: problem.line or 0)
+    builder.in_line_order(ann)
 
 
 def _attach(builder: ImportBuilder, ann: Path, line_no: int, what: str, parts: list[str],

@@ -26,7 +26,7 @@ How the tool's data become records, where CoNLL says nothing:
 - A line with the wrong number of columns, or not UTF-8, cannot be placed in its sentence: the
   whole sentence is left out. A tag error (an illegal tag, an I-/E- tag that does not continue an
   entity of its type in IOB2/BIOES) keeps the tokens but leaves out the entity it belongs to. Each
-  is an `ImportProblem` naming file and line.
+  is a problem naming file and line.
 """
 
 from __future__ import annotations
@@ -34,16 +34,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from itertools import count
 from pathlib import Path
 from typing import Literal
 
 from toolkit.ingest import Imported, ImportOptions
-from toolkit.ingest.builder import safe_id, title_from_text, unique_id, visible
+from toolkit.ingest.builder import ImportBuilder
 from toolkit.ingest.files import input_files, numbered_lines, read_export_file, suffix_in
-from toolkit.problems import Problem
 
 Scheme = Literal["iob1", "iob2", "bioes"]
 
@@ -113,43 +111,20 @@ def read(
 
     `scheme` and `layout` apply to every file; by default each file's are detected. Returns one
     article per document and one span annotation per entity; unreadable files, lines and tags
-    become `ImportProblem`s with file and line, and the rest is imported. Never raises on bad input.
+    become problems with file and line, and the rest is imported. Never raises on bad input.
     """
-    imported = Imported()
-    used_ids: set[str] = set()
-    for path in input_files(paths, imported.problems, suffix_in(*FOLDER_SUFFIXES)):
-        _import_file(path, options, scheme, layout, imported, used_ids)
-    return imported
+    # Offsets are counted by this importer on the text it builds, never read from the file: code points.
+    builder = ImportBuilder(replace(options, offset_unit="codepoint"))
+    for path in input_files(paths, builder.problems, suffix_in(*FOLDER_SUFFIXES)):
+        _import_file(builder, path, scheme, layout)
+    return builder.imported
 
 
 # --- reading a file into documents ------------------------------------------------------------
 
 
-@dataclass
-class _File:
-    """One input file being imported, with what every document of it needs."""
-
-    path: Path
-    layout: Layout
-    scheme: Scheme
-    options: ImportOptions
-    imported: Imported
-    used_ids: set[str]
-    problems: list[Problem] = field(default_factory=list)
-
-    def problem(self, line: int | None, message: str, code: str = "malformed") -> None:
-        self.problems.append(Problem.at(str(self.path), line, code, message))
-
-
-def _import_file(
-    path: Path,
-    options: ImportOptions,
-    scheme: Scheme | None,
-    layout: Layout | None,
-    imported: Imported,
-    used_ids: set[str],
-) -> None:
-    raw = read_export_file(path, imported.problems)
+def _import_file(builder: ImportBuilder, path: Path, scheme: Scheme | None, layout: Layout | None) -> None:
+    raw = read_export_file(path, builder.problems)
     if raw is None:
         return
     lines = _decode_lines(raw)
@@ -157,15 +132,15 @@ def _import_file(
     layout = layout or detect_layout(_candidate_rows(lines, tab))
     if layout is None:
         message = "no token lines with a tag column (at least two columns) found; nothing imported"
-        imported.problems.append(Problem.at(str(path), None, "malformed", message))
+        builder.problem(path, None, "malformed", message)
         return
-    documents = _documents(lines, tab, layout, imported)
+    documents = _documents(lines, tab, layout, builder.imported)
     untagged = _untagged_column(documents, layout)
     if untagged is not None:
         # A POS or chunk column read as tags would give one problem per line: say it once.
         column, row = untagged
         message = f"column {column + 1} holds no IOB tags (line {row.line}: {row.tags[layout.tags.index(column)]!r})"
-        imported.problems.append(Problem.at(str(path), None, "malformed", f"{message}; nothing imported"))
+        builder.problem(path, None, "malformed", f"{message}; nothing imported")
         return
     sequences = [
         [row.tags[k] for row in sentence.rows]
@@ -174,11 +149,11 @@ def _import_file(
         if not sentence.broken
         for k in range(len(layout.tags))
     ]
-    file = _File(path, layout, scheme or detect_scheme(sequences), options, imported, used_ids)
+    scheme = scheme or detect_scheme(sequences)
     for number, document in enumerate(documents, start=1):
-        _import_document(file, number, document)
+        _import_document(builder, path, layout, scheme, number, document)
     # Broken sentences are found before the tag errors of the sentences around them: report in line order.
-    imported.problems.extend(sorted(file.problems, key=lambda problem: problem.line or 0))
+    builder.in_line_order(path)
 
 
 def _untagged_column(documents: list[_Document], layout: Layout) -> tuple[int, _Row] | None:
@@ -250,41 +225,32 @@ def _documents(lines: list[tuple[int, str | None]], tab: bool, layout: Layout, i
     documents: list[_Document] = []
     document: _Document | None = None
     sentence = _Sentence()
-
-    def end_sentence() -> None:
-        nonlocal sentence
-        if sentence.rows or sentence.broken:
-            assert document is not None
-            document.sentences.append(sentence)
-        sentence = _Sentence()
-
-    def start_document(line: int) -> _Document:
-        end_sentence()
-        documents.append(_Document(line))
-        return documents[-1]
-
     for number, text in lines:
         if text is not None and _is_blank(text):
-            end_sentence()
+            sentence = _end_sentence(document, sentence)
             continue
         if document is None:
-            document = start_document(number)
+            document = _Document(number)
+            documents.append(document)
         if text is None:
             sentence.broken.append((number, "not UTF-8"))
             continue
         fields = _split(text, tab)
         if fields[0] == "-DOCSTART-":
             if document.line != number:  # the line that opened the file's first document needs no second one
-                document = start_document(number)
+                sentence = _end_sentence(document, sentence)
+                document = _Document(number)
+                documents.append(document)
             document.docstart = True
             continue
         if text.startswith("#") and not _is_token_row(fields, layout):
-            end_sentence()
+            sentence = _end_sentence(document, sentence)
             source = _source_line(text, tab)
             if source is None:
                 imported.skip("comment line")
             elif not has_docstart and (document.sentences and (document.source, document.date) != source):
-                document = start_document(number)
+                document = _Document(number)
+                documents.append(document)
                 document.source, document.date = source
             elif document.source is None:
                 document.source, document.date = source
@@ -295,9 +261,15 @@ def _documents(lines: list[tuple[int, str | None]], tab: bool, layout: Layout, i
             )
             continue
         sentence.rows.append(_Row(number, fields[layout.token], tuple(fields[c] for c in layout.tags)))
-    if document is not None:
-        end_sentence()
+    _end_sentence(document, sentence)
     return documents
+
+
+def _end_sentence(document: _Document | None, sentence: _Sentence) -> _Sentence:
+    """File `sentence` in its document when it holds any line; return the empty sentence to fill next."""
+    if document is not None and (sentence.rows or sentence.broken):
+        document.sentences.append(sentence)
+    return _Sentence()
 
 
 def _columns(number: int) -> str:
@@ -426,27 +398,26 @@ def decode(tags: Sequence[str], scheme: Scheme) -> tuple[list[Entity], list[tupl
 # --- documents to records ---------------------------------------------------------------------
 
 
-def _import_document(file: _File, number: int, document: _Document) -> None:
-    sentences = _readable_sentences(file, document)
+def _import_document(builder: ImportBuilder, path: Path, layout: Layout, scheme: Scheme, number: int,
+                     document: _Document) -> None:
+    sentences = _readable_sentences(builder, path, document)
     if not sentences:
         if not document.sentences and document.docstart:
-            file.imported.skip("empty document")
+            builder.skip("empty document")
         return
     lines = [" ".join(row.token for row in sentence.rows) for sentence in sentences]
+    # The same file stem in two folders (train/x.conll, dev/x.conll) gets `-2`: the builder keeps ids unique.
     text = "\n".join(lines)
-    if not visible(text):
-        file.problem(document.line, "the document's tokens are only format characters (zero-width spaces); left out",
-                     "no-text")
+    article_id = builder.article(path, document.line, f"{path.stem}-{number}", text, **_source(path, document))
+    if article_id is None:
         return
-    article = _article(file, number, document, text)
-    file.imported.articles.append(article)
-    offset, numbers = 0, count(1)  # entity ids are numbered per article, in reading order
+    offset = 0
     for sentence, line_text in zip(sentences, lines, strict=True):
-        _import_sentence(file, article, sentence, offset, numbers)
+        _import_sentence(builder, path, article_id, layout, scheme, sentence, offset)
         offset += len(line_text) + 1
 
 
-def _readable_sentences(file: _File, document: _Document) -> list[_Sentence]:
+def _readable_sentences(builder: ImportBuilder, path: Path, document: _Document) -> list[_Sentence]:
     """The document's sentences without those holding a line that could not be read (reported)."""
     sentences: list[_Sentence] = []
     for sentence in document.sentences:
@@ -454,55 +425,37 @@ def _readable_sentences(file: _File, document: _Document) -> list[_Sentence]:
             first, last = _line_range(sentence)
             for line, why in sentence.broken:
                 code = "invalid-encoding" if why == "not UTF-8" else "malformed"
-                file.problem(line, f"{why}; its sentence (lines {first}-{last}) is left out", code)
+                builder.problem(path, line, code, f"{why}; its sentence (lines {first}-{last}) is left out")
         else:
             sentences.append(sentence)
     return sentences
 
 
-def _article(file: _File, number: int, document: _Document, text: str) -> dict:
-    # The same file stem in two folders (train/x.conll, dev/x.conll) must not give one id.
-    article_id = unique_id(safe_id(f"{file.path.stem}-{number}"), file.used_ids)
-    file.used_ids.add(article_id)
-    article: dict = {
-        "id": article_id,
-        "title": title_from_text(text.split("\n", 1)[0], article_id),
-        "text": text,
-        "language": file.options.language,
-    }
-    meta = {"conll_file": file.path.name, "conll_line": str(document.line)}
-    if document.source is not None and _URL.match(document.source):
-        article["url"] = document.source
-    elif document.source is not None:
+def _source(path: Path, document: _Document) -> dict:
+    """The article's `url` (a source that is an http(s) URL) and `meta` (where in the file, other sources, date)."""
+    meta = {"conll_file": path.name, "conll_line": str(document.line)}
+    url = document.source if document.source is not None and _URL.match(document.source) else None
+    if document.source is not None and url is None:
         meta["source"] = document.source
     if document.date is not None:
         meta["source_date"] = document.date
-    article["meta"] = meta
-    return article
+    return {"url": url, "meta": meta}
 
 
-def _import_sentence(file: _File, article: dict, sentence: _Sentence, offset: int, numbers: Iterator[int]) -> None:
+def _import_sentence(builder: ImportBuilder, path: Path, article_id: str, layout: Layout, scheme: Scheme,
+                     sentence: _Sentence, offset: int) -> None:
     """Decode each tag column of a sentence whose line starts at code point `offset` of the text."""
     tokens = [row.token for row in sentence.rows]
     starts = _token_starts(tokens, offset)
-    for k, layer in enumerate(_layer_names(len(file.layout.tags))):
-        entities, errors = decode([row.tags[k] for row in sentence.rows], file.scheme)
+    for k, layer in enumerate(_layer_names(len(layout.tags))):
+        entities, errors = decode([row.tags[k] for row in sentence.rows], scheme)
         for index, message in errors:
-            file.problem(sentence.rows[index].line, message)
+            builder.problem(path, sentence.rows[index].line, "malformed", message)
         for entity in entities:
             start, end = starts[entity.start], starts[entity.end - 1] + len(tokens[entity.end - 1])
-            file.imported.declare(layer, "span", entity.label)
-            file.imported.annotations.append(
-                {
-                    "id": safe_id(f"{article['id']}-e{next(numbers)}"),
-                    "article_id": article["id"],
-                    "layer": layer,
-                    "label": entity.label,
-                    "start": start,
-                    "end": end,
-                    "text": article["text"][start:end],
-                }
-            )
+            # Entity ids are numbered per article, in reading order.
+            builder.span(path, sentence.rows[entity.start].line, article_id, layer, entity.label, start, end,
+                         numbered=f"{article_id}-e")
 
 
 def _line_range(sentence: _Sentence) -> tuple[int, int]:

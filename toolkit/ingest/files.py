@@ -175,6 +175,19 @@ def json_lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, Any]]
         first = False
 
 
+def json_records(paths: Sequence[Path], problems: list[Problem], accept: Callable[[Path], bool]
+                 ) -> Iterator[tuple[Path, int, dict]]:
+    """(file, line, record) for every JSON object of the JSON Lines files found under `paths`
+    (`input_files`, `json_lines`): the loop of every JSON Lines importer. A value that is not an
+    object is a problem at its line."""
+    for path in input_files(paths, problems, accept):
+        for line, record in json_lines(path, problems):
+            if isinstance(record, dict):
+                yield path, line, record
+            else:
+                problems.append(Problem.at(str(path), line, "invalid-json", "record is not a JSON object; skipped"))
+
+
 def _whole_document(data: bytes) -> list[tuple[int, Any]] | None:
     try:
         is_array, values = json_values(data.removeprefix(_BOM).decode("utf-8"))

@@ -32,10 +32,8 @@ from pathlib import Path
 from typing import Literal
 
 from toolkit.ingest import Imported, ImportOptions
-from toolkit.ingest.builder import TITLE_MAX_CHARS, safe_id, unique_id, visible
+from toolkit.ingest.builder import ImportBuilder
 from toolkit.ingest.files import input_files, read_utf8, suffix_in
-from toolkit.offsets import utf16_to_codepoint_mapper
-from toolkit.problems import Problem
 
 TOKEN_TYPE = "de.tudarmstadt.ukp.dkpro.core.api.segmentation.type.Token"
 # INCEpTION attaches DKPro dependencies to tokens whatever `BT_` says (it writes `BT_...POS`).
@@ -149,205 +147,98 @@ class _Document:
 def read(paths: Sequence[Path], options: ImportOptions) -> Imported:
     """Read WebAnno TSV 3.x files (folders are searched recursively for `*.tsv`).
 
-    Returns one article per readable file, its annotations, and an `ImportProblem` (file and line)
+    Returns one article per readable file, its annotations, and a problem (file and line)
     for each line that cannot be read; the rest of the file is still imported. A file whose
     format line or layer header cannot be read is skipped with one problem. Never raises on bad
     input.
     """
-    imported = Imported()
+    builder = ImportBuilder(options, unit="utf16")
     layer_names: dict[str, str] = {}  # UIMA type → toolkit layer name, the same in every file
-    used_ids: set[str] = set()
-    for path in input_files(paths, imported.problems, suffix_in(".tsv")):
-        _read_file(path, options, imported, layer_names, used_ids)
-    return imported
+    for path in input_files(paths, builder.problems, suffix_in(".tsv")):
+        _read_file(builder, path, layer_names)
+    return builder.imported
 
 
-
-
-def _read_file(
-    path: Path, options: ImportOptions, imported: Imported, layer_names: dict[str, str], used_ids: set[str]
-) -> None:
-    file = str(path)
-    found: list[Problem] = []
+def _read_file(builder: ImportBuilder, path: Path, layer_names: dict[str, str]) -> None:
+    content = read_utf8(path, builder.problems)
+    if content is None:
+        return
 
     def problem(line: int | None, message: str, code: str = "malformed") -> None:
-        found.append(Problem.at(file, line, code, message))
+        builder.problem(path, line, code, message)
 
-    doc = _parse_file(path, options, problem, imported)
-    if doc is not None and not visible("".join(doc.pieces)):
-        # validate would reject the article as blank-text: say it here, naming the file.
-        problem(None, "no sentence with text in the file; nothing imported", "no-text")
-    elif doc is not None:
-        # The same stem in two folders must not give one id: the second gets its folder's name in front.
-        article_id = unique_id(path.stem, used_ids, f"{path.parent.name}-{path.stem}")
-        used_ids.add(article_id)
-        emitter = _Emitter(doc, article_id, options, imported, layer_names, problem)
-        emitter.check_tokens()
-        emitter.article(path.stem)
-        emitter.spans()
-        emitter.relations()
-        if doc.chain_links:
-            imported.skip("webanno chain link", len(doc.chain_links))
-    # Tokens are checked after the whole text is rebuilt; report in line order all the same.
-    imported.problems.extend(sorted(found, key=lambda found_problem: found_problem.line or 0))
-
-
-def _parse_file(
-    path: Path, options: ImportOptions, problem: Callable[..., None], imported: Imported
-) -> _Document | None:
-    content = read_utf8(path, imported.problems)
-    if content is None:
-        return None
-    measure: Callable[[str], int] = _utf16_length if _unit(options) == "utf16" else len
+    measure: Callable[[str], int] = _utf16_length if builder.unit == "utf16" else len
     # A BOM is not part of the format line; the document text is rebuilt, so dropping it is safe.
-    return _parse(content.removeprefix("\ufeff").split("\n"), measure, problem, imported)
+    doc = _parse(content.removeprefix("\ufeff").split("\n"), measure, problem, builder.imported)
+    # The same stem in two folders must not give one id: the second gets its folder's name in front.
+    article_id = doc and builder.article(path, None, path.stem, "".join(doc.pieces), title=doc.first_sentence,
+                                         alternatives=[f"{path.parent.name}-{path.stem}"])
+    if doc is not None and article_id is not None:
+        _check_tokens(builder, path, doc, article_id)
+        kept = {id(span): _span(builder, path, article_id, span, layer_names, n) for n, span in enumerate(doc.spans)}
+        for relation in doc.relations:
+            _relation(builder, path, doc, article_id, layer_names, kept, relation)
+        if doc.chain_links:
+            builder.skip("webanno chain link", len(doc.chain_links))
+    # Tokens are checked after the whole text is rebuilt; report in line order all the same.
+    builder.in_line_order(path)
 
 
-def _unit(options: ImportOptions) -> str:
-    return options.offset_unit or "utf16"
+def _check_tokens(builder: ImportBuilder, path: Path, doc: _Document, article_id: str) -> None:
+    text = builder.get_article(article_id)["text"]
+    for address, token in doc.units.items():
+        begin, end = builder.to_codepoints(article_id, "text", token.begin), builder.to_codepoints(
+            article_id, "text", token.end)
+        covered = text[begin:end] if begin is not None and end is not None else None
+        # INCEpTION writes the token column unescaped; other writers may escape it like #Text.
+        if covered not in (token.token, _unescape_text(token.token)):
+            builder.problem(path, token.line, "span-text-mismatch", f"token {address} {token.token!r} does not "
+                            f"match the text at {token.begin}-{token.end} ({covered!r})")
 
 
-class _Emitter:
-    """Turns one parsed document into the article and annotation records of `imported`.
+def _span(builder: ImportBuilder, path: Path, article_id: str, span: _Span, layer_names: dict[str, str],
+          position: int | None = None) -> str | None:
+    """The id of the span annotation the file's `position`-th parsed span (None: a relation's token end) became.
 
-    Holds what every record of the document needs: the rebuilt text, the offset converter, the
-    per-layer id counters and which span annotation each parsed span became.
+    Every parsed span is its own INCEpTION annotation, even one identical to another stacked on the
+    same tokens (`ORG[1]|ORG[2]`: an annotator's two annotations), so its position is its identity;
+    a token end is the same token span however often relations name it.
     """
+    layer = _layer_name(span.layer, "span", layer_names, builder.imported)
+    found, attributes = _label_and_attributes(span.features, layer)
+    record = builder.span(path, span.line, article_id, layer, "token" if position is None else found, span.begin,
+                          span.end, what=f"annotation in layer {layer!r}", numbered=f"{article_id}-{layer}-",
+                          reference=position is None, identity=position, attributes=attributes or None)
+    return record["id"] if record else None
 
-    def __init__(
-        self,
-        doc: _Document,
-        article_id: str,
-        options: ImportOptions,
-        imported: Imported,
-        layer_names: dict[str, str],
-        problem: Callable[..., None],
-    ) -> None:
-        self.doc = doc
-        self.article_id = article_id
-        self.options = options
-        self.imported = imported
-        self.layer_names = layer_names
-        self.problem = problem
-        self.text = "".join(doc.pieces)
-        self.to_codepoint: Callable[[int], int] = (
-            utf16_to_codepoint_mapper(self.text) if _unit(options) == "utf16" else (lambda offset: offset)
-        )
-        self.counters: dict[str, int] = {}
-        self.span_ids: dict[int, str] = {}  # id(_Span) → annotation id
-        self.token_ids: dict[str, str | None] = {}  # unit address → `token` annotation id
 
-    def check_tokens(self) -> None:
-        for address, token in self.doc.units.items():
-            covered = self.text[self.to_codepoint(token.begin) : self.to_codepoint(token.end)]
-            # INCEpTION writes the token column unescaped; other writers may escape it like #Text.
-            if covered not in (token.token, _unescape_text(token.token)):
-                self.problem(
-                    token.line,
-                    f"token {address} {token.token!r} does not match the text at "
-                    f"{token.begin}-{token.end} ({covered!r})",
-                    "span-text-mismatch",
-                )
-
-    def article(self, stem: str) -> None:
-        # A sentence may span several lines (`#Text=` twice); a title is one line.
-        title = " ".join((self.doc.first_sentence or "").split())[:TITLE_MAX_CHARS].strip() or stem
-        self.imported.articles.append(
-            {"id": self.article_id, "title": title, "text": self.text, "language": self.options.language}
-        )
-
-    def spans(self) -> None:
-        for span in self.doc.spans:
-            layer = self._layer(span.layer, "span")
-            label, attributes = _label_and_attributes(span.features, layer)
-            annotation_id = self._add_span(span, layer, label, attributes)
-            if annotation_id is not None:
-                self.span_ids[id(span)] = annotation_id
-
-    def relations(self) -> None:
-        layers = {layer.type_name: layer for layer in self.doc.layers}
-        span_types = {layer.type_name for layer in self.doc.layers if layer.kind == "span"}
-        for relation in self.doc.relations:
-            if relation.source_unit is None or relation.source_unit not in self.doc.units:
-                source = relation.source_unit
-                self.problem(relation.line, f"relation source {source!r} is not a token; skipped", "unknown-reference")
-                continue
-            base = layers[relation.layer_type].base_type
-            head = self._endpoint(relation, base, span_types, relation.source_unit, relation.source_id)
-            tail = self._endpoint(relation, base, span_types, relation.target_unit, relation.target_id)
-            if head is None or tail is None:
-                self.problem(
-                    relation.line,
-                    f"no {base} annotation at {relation.source_unit} or {relation.target_unit} "
-                    "for this relation; skipped",
-                    "unknown-reference",
-                )
-                continue
-            layer = self._layer(relation.layer_type, "relation")
-            label, attributes = _label_and_attributes(relation.features, layer)
-            annotation = {
-                "id": self._next_id(layer),
-                "article_id": self.article_id,
-                "layer": layer,
-                "label": label,
-                "head": head,
-                "tail": tail,
-            }
-            if attributes:
-                annotation["attributes"] = attributes
-            self.imported.declare(layer, "relation", label)
-            self.imported.annotations.append(annotation)
-
-    def _endpoint(
-        self, relation: _Relation, base: str | None, span_types: set[str], address: str, wanted: int
-    ) -> str | None:
-        """The annotation id a relation end points at: the base layer's span at that token, or
-        the token itself when the base type is not a span layer of the file (or, for DKPro
-        dependencies, which INCEpTION attaches to tokens, when no base span is there)."""
-        if base in span_types:
-            candidate = _resolve(self.doc, base, address, wanted)
-            if candidate is not None and id(candidate) in self.span_ids:
-                return self.span_ids[id(candidate)]
-            if relation.layer_type != DEPENDENCY_TYPE:
-                return None
-        return self._token(address)
-
-    def _token(self, address: str) -> str | None:
-        # Endpoints of relations over plain tokens: made on demand, once per token.
-        if address not in self.token_ids:
-            unit = self.doc.units[address]
-            span = _Span(TOKEN_TYPE, unit.begin, unit.end, unit.line)
-            self.token_ids[address] = self._add_span(span, self._layer(TOKEN_TYPE, "span"), "token", {})
-        return self.token_ids[address]
-
-    def _add_span(self, span: _Span, layer: str, label: str, attributes: dict[str, str]) -> str | None:
-        begin, end = self.to_codepoint(span.begin), self.to_codepoint(span.end)
-        if not 0 <= begin < end <= len(self.text):
-            self.problem(span.line, f"annotation in layer {layer!r} is empty or outside the text; skipped",
-                         "span-out-of-bounds")
-            return None
-        annotation: dict = {
-            "id": self._next_id(layer),
-            "article_id": self.article_id,
-            "layer": layer,
-            "label": label,
-            "start": begin,
-            "end": end,
-            "field": "text",
-            "text": self.text[begin:end],
-        }
-        if attributes:
-            annotation["attributes"] = attributes
-        self.imported.declare(layer, "span", label)
-        self.imported.annotations.append(annotation)
-        return annotation["id"]
-
-    def _layer(self, type_name: str, kind: str) -> str:
-        return _layer_name(type_name, kind, self.layer_names, self.imported)
-
-    def _next_id(self, layer: str) -> str:
-        self.counters[layer] = self.counters.get(layer, 0) + 1
-        return safe_id(f"{self.article_id}-{layer}-{self.counters[layer]}")
+def _relation(builder: ImportBuilder, path: Path, doc: _Document, article_id: str, layer_names: dict[str, str],
+              kept: dict[int, str | None], relation: _Relation) -> None:
+    """A relation between the base layer's spans at its two tokens; a relation whose base type is not
+    a span layer of the file (or a DKPro dependency, which INCEpTION attaches to tokens, without a base
+    span there) links the tokens themselves, as spans of a `token` layer."""
+    if relation.source_unit is None or relation.source_unit not in doc.units:
+        message = f"relation source {relation.source_unit!r} is not a token; skipped"
+        builder.problem(path, relation.line, "unknown-reference", message)
+        return
+    base = next(layer.base_type for layer in doc.layers if layer.type_name == relation.layer_type)
+    span_types = {layer.type_name for layer in doc.layers if layer.kind == "span"}
+    ends: list[str | None] = []
+    for address, wanted in ((relation.source_unit, relation.source_id), (relation.target_unit, relation.target_id)):
+        candidate = _resolve(doc, base, address, wanted) if base in span_types else None
+        end = kept.get(id(candidate)) if candidate is not None else None
+        if end is None and (base not in span_types or relation.layer_type == DEPENDENCY_TYPE):
+            unit = doc.units[address]
+            end = _span(builder, path, article_id, _Span(TOKEN_TYPE, unit.begin, unit.end, unit.line), layer_names)
+        ends.append(end)
+    if ends[0] is None or ends[1] is None:
+        builder.problem(path, relation.line, "unknown-reference", f"no {base} annotation at {relation.source_unit} "
+                        f"or {relation.target_unit} for this relation; skipped")
+        return
+    layer = _layer_name(relation.layer_type, "relation", layer_names, builder.imported)
+    label, attributes = _label_and_attributes(relation.features, layer)
+    builder.relation(path, relation.line, article_id, layer, label, ends[0], ends[1],
+                     numbered=f"{article_id}-{layer}-", attributes=attributes or None)
 
 
 def _parse(
@@ -650,8 +541,6 @@ def _layer_name(type_name: str, kind: str, names: dict[str, str], imported: Impo
         n += 1
     names[type_name] = name
     return name
-
-
 
 
 def _utf16_length(text: str) -> int:
