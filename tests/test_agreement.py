@@ -200,7 +200,7 @@ def shared_annotations(draw: st.DrawFn) -> list[dict]:
     return records
 
 
-@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shared_annotations())
 def test_set_based_counts_equal_the_careful_ones(make_dataset, annotations):
     manifest = load_manifest(make_dataset(_articles(3), annotations))

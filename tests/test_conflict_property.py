@@ -117,13 +117,13 @@ def _same_verdicts(make_dataset, tmp_path, monkeypatch, arts: list, anns: list) 
 
 # Many id collisions put every article in conflict; few leave most articles clean, where a rule the
 # set-based pass missed would show. Both are needed to catch every rule missing.
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(corpus(pool=8))
 def test_set_based_core_equals_the_careful_path_many_collisions(make_dataset, tmp_path, monkeypatch, lines):
     _same_verdicts(make_dataset, tmp_path, monkeypatch, *lines)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(corpus(pool=40))
 def test_set_based_core_equals_the_careful_path_few_collisions(make_dataset, tmp_path, monkeypatch, lines):
     _same_verdicts(make_dataset, tmp_path, monkeypatch, *lines)

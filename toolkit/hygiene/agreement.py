@@ -376,6 +376,16 @@ def _in(names: Iterable[str]) -> str:
     return f"layer IN ({quoted})" if quoted else "false"
 
 
+# An upper bound on "some article has two people in a layer", from the staged columns alone: most
+# corpora have one annotator (or none) per article, and then the item queries need not run at all.
+# Accepted lines that did not pass the fast checks carry no staged annotator: then assume they might.
+_MAY_SHARE = """
+SELECT EXISTS (SELECT 1 FROM acc_ann c ANTI JOIN (SELECT k, sub FROM annk WHERE ok) a ON c.k = a.k AND c.sub = a.sub)
+    OR EXISTS (SELECT 1 FROM annk WHERE ok AND annotator <> '' AND NOT starts_with(annotator, 'model:')
+               GROUP BY article_id, layer HAVING count(DISTINCT annotator) >= 2)
+"""
+
+
 def measure_agreement(store: StagingStore, layers: dict[str, Layer], articles: str = "accepted_article_ids",
                       careful: bool = False) -> list[AgreementRow]:
     """Agreement rows of the accepted annotations of the articles in table or view `articles` (column `id`).
@@ -385,6 +395,8 @@ def measure_agreement(store: StagingStore, layers: dict[str, Layer], articles: s
     reference the set-based counts must equal: tests/test_agreement.py). Document layers are
     measured from one row per annotator and shared article.
     """
+    if not store.scalar(_MAY_SHARE):
+        return []
     store.scratch_table("agreement_items", _ITEMS.format(articles=articles))
     documents = [n for n, layer in layers.items() if layer.kind == "document"]
     rows = agreement_rows(layers, _items(store, _in(documents if not careful else layers)))
