@@ -35,9 +35,11 @@ CODES: dict[str, str] = {
     "span-out-of-bounds": "start/end do not satisfy 0 <= start < end <= length of the field (in code points).",
     "span-text-mismatch": "The annotation's text differs from the field's code points between start and end.",
     "span-overlap": (
-        "A span overlapping an earlier span of the same layer and field, in a layer declared overlap: false."
+        "A span overlapping an earlier span of the same layer, field and annotator, in a layer declared "
+        "overlap: false."
     ),
-    "conflicting-label": "A second label for the same article in a document layer that is not declared multi: true.",
+    "conflicting-label": ("A second label for the same article by the same annotator in a document layer that is "
+                          "not declared multi: true."),
     "missing-reference": "A relation annotation without head or tail.",
     "unknown-reference": "A relation's head or tail is not a valid span annotation of the same article read before it.",
     "blank-text": (
