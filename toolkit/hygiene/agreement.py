@@ -308,6 +308,17 @@ LEFT JOIN ends ts ON ts.v[1] = m.tail AND ts.article_id = m.article_id
 # the match counts pooled over every annotator pair (a < b) of every shared article — matched and
 # total of a, matched and total of b. An item's key: label, field and offsets of the span, or of
 # the relation's two ends (-1 for none, so keys compare with =). Exact matches count as multisets.
+# One side's overlap count: spans of annotator p.{mine} with a same-label span of p.{theirs} in the
+# same field overlapping (both sides are this query with the roles swapped).
+_OVERLAP_SIDE = """overlap_{mine} AS (
+    SELECT p.layer, x.label, count(*) AS n FROM pairs p
+    JOIN agreement_items x ON x.layer = p.layer AND x.article_id = p.article_id AND x.annotator = p.{mine}
+    WHERE x.start IS NOT NULL AND EXISTS (
+        SELECT 1 FROM agreement_items y WHERE y.layer = x.layer AND y.article_id = x.article_id
+        AND y.annotator = p.{theirs} AND y.label = x.label AND y.field = x.field
+        AND y.start < x."end" AND y."end" > x.start)
+    GROUP BY ALL)"""
+
 _POOLED_COUNTS = """
 WITH people AS (SELECT DISTINCT layer, article_id, annotator FROM agreement_items WHERE {layers}),
 pairs AS (
@@ -333,20 +344,8 @@ exact AS (
         AND y.hs = x.hs AND y.he = x.he AND y.tail_field = x.tail_field AND y.ts = x.ts AND y.te = x.te
     GROUP BY ALL),
 -- Overlap (span layers): spans of one side with a same-label span of the other in the same field overlapping.
-overlap_a AS (
-    SELECT p.layer, x.label, count(*) AS n FROM pairs p
-    JOIN agreement_items x ON x.layer = p.layer AND x.article_id = p.article_id AND x.annotator = p.a
-    WHERE x.start IS NOT NULL AND EXISTS (
-        SELECT 1 FROM agreement_items y WHERE y.layer = x.layer AND y.article_id = x.article_id
-        AND y.annotator = p.b AND y.label = x.label AND y.field = x.field AND y.start < x."end" AND y."end" > x.start)
-    GROUP BY ALL),
-overlap_b AS (
-    SELECT p.layer, y.label, count(*) AS n FROM pairs p
-    JOIN agreement_items y ON y.layer = p.layer AND y.article_id = p.article_id AND y.annotator = p.b
-    WHERE y.start IS NOT NULL AND EXISTS (
-        SELECT 1 FROM agreement_items x WHERE x.layer = y.layer AND x.article_id = y.article_id
-        AND x.annotator = p.a AND x.label = y.label AND x.field = y.field AND x.start < y."end" AND x."end" > y.start)
-    GROUP BY ALL),
+{overlap_a},
+{overlap_b},
 labels AS (SELECT layer, label FROM total_a UNION SELECT layer, label FROM total_b)
 SELECT l.layer, l.label, coalesce(e.n, 0), coalesce(ta.n, 0), coalesce(tb.n, 0), coalesce(oa.n, 0), coalesce(ob.n, 0)
 FROM labels l
@@ -415,7 +414,8 @@ def _pooled_rows(store: StagingStore, layers: dict[str, Layer]) -> list[Agreemen
         "SELECT layer, count(DISTINCT annotator), count(DISTINCT article_id) FROM agreement_items GROUP BY layer")}
     pooled: dict[str, _Pooled] = {}
     for layer, label, exact, total_a, total_b, overlap_a, overlap_b in store.rows(
-            _POOLED_COUNTS.format(layers=_in(layers))):
+            _POOLED_COUNTS.format(layers=_in(layers), overlap_a=_OVERLAP_SIDE.format(mine="a", theirs="b"),
+                                overlap_b=_OVERLAP_SIDE.format(mine="b", theirs="a"))):
         found = pooled.setdefault(layer, _Pooled())
         kind = layers[layer].kind
         found.counts[("f1-exact" if kind == "span" else "f1-relation", label)] = [exact, total_a, exact, total_b]
