@@ -24,12 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Collection, Hashable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from toolkit.hygiene.text import is_blank
 from toolkit.ingest import Imported, ImportOptions, LayerKind, OffsetUnit
 from toolkit.offsets import utf16_to_codepoint_mapper
 from toolkit.problems import Problem
@@ -74,8 +74,9 @@ def unique_id(wanted: str, taken: Collection[str], *alternatives: str) -> str:
 
 
 def visible(text: str) -> bool:
-    """Whether anything is left once whitespace and format characters are removed (validate's blank-text rule)."""
-    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
+    """Whether anything is left once whitespace and format characters are removed: validate's own
+    blank-text rule, called rather than restated, so an import never writes what validate rejects."""
+    return not is_blank(text)
 
 
 def title_from_text(text: str, fallback: str) -> str:
