@@ -52,7 +52,6 @@ class BuildContext:
     engine: Engine
     jsonl_compression: str = "none"
     on_progress: Progress | None = None
-    load_path: str = "dist/dataset"
     digests: dict[Path, str] = field(default_factory=dict)
     annotators: Annotators = "all"  # sha256 of files already hashed (each file once)
     # The report's agreement rows when the build holds exactly the accepted records (then measuring
@@ -206,12 +205,11 @@ def export(
             return ExportResult(report=report, output=None)
         stats = BuildStats(kept_annotators=annotators)
         with staging_directory(target) as staging:
-            # load_path: never the --out spelling, so builds do not depend on where they were written.
             # Every accepted record goes into the build unless annotators are filtered (copies left out
             # under `duplicates: drop` are not accepted in the first place).
             same_records = annotators == "all"
             context = BuildContext(manifest, store, plan, staging, stats, running, jsonl_compression, on_write_progress,
-                                   load_path=target.name, annotators=annotators,
+                                   annotators=annotators,
                                    agreement=report.agreement if same_records else None)
             files = writers[format](context)
             if previous is not None:  # before SHA256SUMS, which covers the card
