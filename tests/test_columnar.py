@@ -159,3 +159,32 @@ def test_title_spans_and_quoted_text_are_staged(tmp_path):
 def test_what_arrow_reads_but_json_does_not_takes_the_per_line_path(line):
     columnar, _ = _both([_line(id="v1"), line])
     assert columnar is None
+
+
+def test_a_range_arrow_refuses_is_checked_in_pieces_then_line_by_line(tmp_path, monkeypatch):
+    """`records.stage_range` reads an annotation range as columns; one line Arrow refuses sends its
+    piece (here of 3 lines) to the per-line spelling, and the other pieces stay columnar. Blank lines,
+    CRLF endings and a BOM on line 1 are cleaned as the streaming reader cleans them."""
+    import toolkit.validation.records as records
+    from toolkit.readers import plan_ranges
+    from toolkit.validation.records import StageContext, stage_range
+
+    good = [_line(id=f"v{i}") for i in range(10)]
+    broken = good[:4] + [b'{"id": "v4", "id": "twice"}'] + good[5:]
+    body = b"\xef\xbb\xbf" + b"\n".join(broken[:3]) + b"\r\n\n  \n" + b"\n".join(broken[3:])
+    path = tmp_path / "annotations.jsonl"
+    path.write_bytes(body)
+    context = StageContext("annotation", LAYER_OBJECTS, 1 << 20, 1)
+    monkeypatch.setattr(records, "BATCH_LINES", 3)
+    staged = [stage_range(context, r).tables["ann"] for r in plan_ranges(path)]
+    got = pa.Table.from_batches(staged)
+    numbers = [1, 2, 3, 6, 7, 8, 9, 10, 11, 12]
+    keyed = [((1 << records.LINE_BITS) | n, line, False) for n, line in zip(numbers, broken, strict=True)]
+    assert got.column("k").to_pylist() == [k for k, _, _ in keyed]
+    assert got.column("data").to_pylist() == broken  # BOM, CR, blank lines gone; the bytes as checked
+    reference = pa.Table.from_batches([stage_annotation_lines(keyed, LAYER_OBJECTS)])
+    assert got.column("ok").to_pylist() == reference.column("ok").to_pylist()
+    assert got.column("ok").to_pylist().count(False) == 1
+    monkeypatch.setattr(records, "COLUMNAR", False)  # the streaming path stages the same verdicts
+    streamed = pa.Table.from_batches([stage_range(context, r).tables["ann"] for r in plan_ranges(path)])
+    assert streamed.column("ok").to_pylist() == got.column("ok").to_pylist()

@@ -119,6 +119,13 @@ def test_byte_ranges_read_what_the_whole_file_reads(tmp_path_factory, monkeypatc
     got = [(raw.number, raw.data, raw.too_long) for r in ranges for block in readers.iter_range(r, limit)
            for raw in readers.block_lines(block, limit)]
     assert got == _reference(data, limit)
+    columns = [readers.range_lines(r, limit) for r in ranges]
+    if all(c is not None for c in columns):  # None: a line over the limit, left to the streaming reader
+        as_rows = [(int(n), d, False) for c in columns for n, d in zip(c.numbers, c.data.to_pylist(), strict=True)]
+        assert as_rows == got
+        assert b"".join(c.joined for c in columns) == b"".join(d + b"\n" for _, d, _ in got)
+    else:
+        assert any(too_long for _, _, too_long in got)
 
 
 def test_a_file_that_shrinks_after_planning_is_an_error_naming_it(tmp_path):
@@ -130,3 +137,7 @@ def test_a_file_that_shrinks_after_planning_is_an_error_naming_it(tmp_path):
     path.write_bytes(b'{"a": 1}\n' * 10)
     with pytest.raises(ToolkitError, match=r"x\.jsonl: cannot read past line .*changed while it was read"):
         list(iter_range(last))
+    from toolkit.readers import range_lines
+
+    with pytest.raises(ToolkitError, match=r"x\.jsonl: cannot read past line .*changed while it was read"):
+        range_lines(last)

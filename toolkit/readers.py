@@ -27,6 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
 
+import numpy as np
+import pyarrow as pa
+
 from toolkit.errors import ToolkitError
 
 DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
@@ -424,6 +427,87 @@ def iter_range(file_range: FileRange, max_line_bytes: int = DEFAULT_MAX_LINE_BYT
         except _DAMAGE as exc:
             raise ToolkitError(f"{path}: cannot read past line {splitter.number}: {exc}") from None
     yield from splitter.finish()
+
+
+class RangeLines(NamedTuple):
+    """The non-blank lines of a range as columns: what `iter_range` + `clean_line` give, line by line.
+
+    `data[i]` is line `numbers[i]` as the checks see it; `joined` is those lines, each ended by a newline
+    (what Arrow's JSON reader reads).
+    """
+
+    numbers: np.ndarray
+    data: pa.BinaryArray
+    joined: bytes
+
+
+_SPACE = np.zeros(256, np.bool_)
+_SPACE[list(b" \t\n\r\x0b\x0c")] = True  # what bytes.isspace() takes for blank
+_WHOLE_RANGE_LIMIT = 4 * RANGE_BYTES  # a range this large holds a huge line: the streaming splitter reads it
+
+
+def range_lines(file_range: FileRange, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> RangeLines | None:
+    """The range's lines split and cleaned by array operations over its bytes (no Python per line),
+    or None when a line is longer than `max_line_bytes` or the range too large to hold: `iter_range`
+    reads those. Raises `ToolkitError` like `iter_range` when the file changed under it.
+    """
+    size = file_range.end - file_range.start
+    if size > _WHOLE_RANGE_LIMIT:
+        return None
+    path = Path(file_range.path)
+    with open_binary(path) as (_, raw):
+        try:
+            raw.seek(file_range.start)
+            data = raw.read(size)
+        except _DAMAGE as exc:
+            raise ToolkitError(f"{path}: cannot read past line {file_range.first - 1}: {exc}") from None
+    if len(data) < size:
+        raise ToolkitError(f"{path}: cannot read past line {file_range.first - 1}: the file ended at byte "
+                           f"{file_range.start + len(data):,}: it changed while it was read")
+    buf = np.frombuffer(data, np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [size]])
+    if starts[-1] == size:  # the range ends with a newline: no line after it
+        starts, ends = starts[:-1], ends[:-1]
+    numbers = file_range.first + np.arange(len(starts), dtype=np.int64)
+    if (ends - starts > max_line_bytes).any():
+        return None
+    plain = True
+    if file_range.first == 1 and data.startswith(_BOM):
+        starts[0] += 3
+        plain = False
+    crs = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13) if size else np.zeros(0, np.bool_)
+    if crs.any():
+        ends = ends - crs
+        plain = False
+    # A line is blank when empty or all space bytes; only lines that start with a space byte need a look.
+    kept = ends > starts
+    doubtful = np.flatnonzero(kept & _SPACE[buf[np.minimum(starts, max(size - 1, 0))]] if size else kept)
+    for i in doubtful:
+        kept[i] = not data[starts[i]:ends[i]].isspace()
+    if not kept.all():
+        starts, ends, numbers = starts[kept], ends[kept], numbers[kept]
+        plain = False
+    lengths = ends - starts
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    if plain:  # every line kept whole: its bytes are the range's bytes less the newlines
+        values = buf[buf != 10]
+        joined = data if data.endswith(b"\n") or not data else data + b"\n"
+    else:
+        inside = np.zeros(size + 1, np.int8)
+        inside[starts] = 1
+        inside[ends] = -1
+        values = buf[np.cumsum(inside[:-1], dtype=np.int32) > 0]
+        out = np.empty(len(values) + len(starts), np.uint8)
+        breaks = offsets[1:] + np.arange(len(starts))
+        fill = np.ones(len(out), np.bool_)
+        fill[breaks] = False
+        out[fill] = values
+        out[breaks] = 10
+        joined = out.tobytes()
+    array = pa.Array.from_buffers(pa.binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(values)])
+    return RangeLines(numbers, array, joined)
 
 
 def _chunks(stream: ByteStream, size: int) -> Iterator[bytes]:

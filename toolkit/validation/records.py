@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -27,10 +28,20 @@ from toolkit.hygiene.staging import HygieneSpec, hygiene_tables
 from toolkit.hygiene.text import blank_fields
 from toolkit.manifest import Layer
 from toolkit.problems import Problem, RecordKind
-from toolkit.readers import Block, FileRange, RawLine, clean_line, cut_blocks, iter_range
+from toolkit.readers import (
+    BATCH_LINES,
+    Block,
+    FileRange,
+    RangeLines,
+    RawLine,
+    clean_line,
+    cut_blocks,
+    iter_range,
+    range_lines,
+)
 from toolkit.schemas import date_fields, fast_validator, integer_fields, reference_validator
 from toolkit.store import ANNOTATION_COLUMNS, ARTICLE_COLUMNS, LINE_BITS, write_staged
-from toolkit.validation.columnar import annotation_batch
+from toolkit.validation.columnar import annotation_batch, annotation_columns
 
 SCHEMA_ERRORS_PER_RECORD = 5
 COLUMNAR = True  # tests switch it off to compare: annotation batches checked as Arrow columns
@@ -72,6 +83,12 @@ def stage(context: StageContext, block: Block) -> Staged:
                 lines.append((base | (block.first + i), *cleaned))
     staged = _stage_articles(lines, context.layers, context.hygiene) if context.kind == "article" else (
         _stage_annotations(lines, context.layers))
+    return _delivered(context, staged)
+
+
+def _delivered(context: StageContext, staged: Staged) -> Staged:
+    """The staged rows, or nothing once they are written to the staging folder (when the batch runs
+    on the driver's machine: then no row travels back)."""
     if context.spool is None:
         return staged
     for table, batch in staged.tables.items():
@@ -81,10 +98,41 @@ def stage(context: StageContext, block: Block) -> Staged:
 
 
 def stage_range(context: StageContext, file_range: FileRange) -> Staged:
-    """`stage` over a byte range of the file that this worker reads itself, its batches' rows combined."""
-    parts = [stage(context, block) for block in cut_blocks(iter_range(file_range, context.max_line_bytes))]
+    """`stage` over a byte range of the file that this worker reads itself, its rows in one batch per table.
+
+    Annotation lines are split and checked as columns of the whole range (`readers.range_lines`,
+    `columnar.annotation_columns`: no Python per line); a range Arrow refuses is checked in
+    `BATCH_LINES` pieces, each piece it still refuses line by line.
+    """
+    if context.kind == "annotation" and COLUMNAR:
+        lines = range_lines(file_range, context.max_line_bytes)
+        if lines is not None:
+            return _delivered(context, Staged({"ann": _annotation_range(context, lines)}))
+    plain = replace(context, spool=None)
+    parts = [stage(plain, block) for block in cut_blocks(iter_range(file_range, context.max_line_bytes))]
     names = dict.fromkeys(name for part in parts for name in part.tables)
-    return Staged({name: _combined([part.tables[name] for part in parts if name in part.tables]) for name in names})
+    return _delivered(context, Staged({name: _combined([part.tables[name] for part in parts if name in part.tables])
+                                       for name in names}))
+
+
+def _annotation_range(context: StageContext, lines: RangeLines) -> pa.RecordBatch:
+    keys = pa.array((context.file_index << LINE_BITS) | lines.numbers, pa.int64())
+    whole = annotation_columns(keys, lines.data, lines.joined, context.layers)
+    if whole is not None or not len(keys):
+        return whole if whole is not None else _annotation_batch([])
+    starts = np.frombuffer(lines.data.buffers()[1], np.int32)  # the array is not a slice: offsets from 0
+    pieces = []
+    for i in range(0, len(keys), BATCH_LINES):
+        j = min(i + BATCH_LINES, len(keys))
+        datas = lines.data[i:j]
+        # This piece's lines in `joined`: line k sits after k newlines of the lines before it.
+        joined = lines.joined[int(starts[i]) + i:int(starts[j]) + j]
+        piece = annotation_columns(keys[i:j], datas, joined, context.layers)
+        if piece is None:
+            rows = [(k, d, False) for k, d in zip(keys[i:j].to_pylist(), datas.to_pylist(), strict=True)]
+            piece = stage_annotation_lines(rows, context.layers)
+        pieces.append(piece)
+    return _combined(pieces)
 
 
 def _combined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
