@@ -61,11 +61,22 @@ def _mix(values: np.ndarray) -> np.ndarray:
 
 
 def _span_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: int) -> np.ndarray:
-    """sum(values[start + j] * base**j) for each [start, end), from one prefix sum."""
+    """sum(values[start + j] * base**j) for each [start, end), from one prefix sum.
+
+    In place where numpy allows: a batch holds millions of code points, and each temporary array of
+    them cost as much as the arithmetic (25% of the fingerprints' time, measured).
+    """
+    n = len(values)
     with np.errstate(over="ignore"):
-        prefix = np.concatenate([[np.uint64(0)], np.cumsum(values * _powers(base, len(values)), dtype=np.uint64)])
-        inverse = _powers(pow(base, -1, 1 << 64), len(values) + 1)
-        return (prefix[ends] - prefix[starts]) * inverse[starts]
+        prefix = np.empty(n + 1, np.uint64)
+        prefix[0] = 0
+        np.multiply(values, _powers(base, n), out=prefix[1:])
+        np.cumsum(prefix[1:], out=prefix[1:])
+        inverse = _powers(pow(base, -1, 1 << 64), n + 1)
+        hashes = prefix[ends]
+        hashes -= prefix[starts]
+        hashes *= inverse[starts]
+        return hashes
 
 
 def _words(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
