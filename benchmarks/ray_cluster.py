@@ -1,6 +1,6 @@
 """`validate --engine ray` on 1, 2 and 3 Ray nodes started on this machine (issue 9), in one run.
 
-    python benchmarks/ray_cluster.py [--articles 20000] [--nodes 1,2,3] [--workdir DIR]
+    python benchmarks/ray_cluster.py [--articles 20000] [--nodes 1,2,3] [--sizes 20000,80000] [--workdir DIR]
 
 Each row is a fresh process that starts a `ray.cluster_utils.Cluster` of N raylets (one CPU each,
 each its own node with its own object store) and validates the generated corpus on it. Printed per
@@ -12,7 +12,8 @@ On a 2-core machine three one-CPU nodes oversubscribe the cores, so wall time ca
 nodes here; what must hold is that the driver's intake stays near zero and the work spreads over
 every node. The projection scales the measured per-core throughput of the parallel part to 10 M
 articles on 8 and 32 nodes of this machine's size, and adds the sequential part scaled by
-records (DuckDB on one machine), which is what bounds the speed-up.
+records (DuckDB on one machine), which is what bounds the speed-up. Last, the driver's peak RSS
+and intake on 2 nodes for each of `--sizes` (they must stay flat as the corpus grows).
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=20_000)
     parser.add_argument("--nodes", default="1,2,3", help="comma list of node counts")
+    parser.add_argument("--sizes", default="20000,80000",
+                        help="corpus sizes for the driver-memory rows on 2 nodes ('' to skip)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "news-toolkit-bench")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +111,20 @@ def main(argv: list[str] | None = None) -> int:
         parallel = scale / (per_core * cluster)
         print(f"  {cluster:2d} nodes: parallel part {parallel / 60:,.1f} min + driver's sequential part "
               f"{scale * sequential / 60:,.1f} min")
+    sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
+    if sizes:
+        # The driver's intake and peak RSS as the corpus grows (issue 9: they must not grow with it).
+        grown = [["articles", "records", "wall s", "driver peak MiB", "driver received"]]
+        peaks = []
+        for n in sizes:
+            sized = corpus(args.workdir, n)
+            run = measure(sized, 2)
+            peaks.append(run["peak_mib"])
+            grown.append([f"{n:,}", f"{run['read']:,}", f"{run['wall']:.2f}", f"{run['peak_mib']:.0f}",
+                          f"{run['received'] / 2**10:,.1f} KiB"])
+        print(f"\ndriver memory as the corpus grows, 2 nodes:\n\n{table(grown)}")
+        if len(peaks) >= 2:
+            print(f"\ndriver peak RSS {sizes[0]:,} → {sizes[-1]:,} articles: {peaks[-1] / peaks[0] - 1:+.0%}")
     return 0
 
 
