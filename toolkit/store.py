@@ -124,9 +124,10 @@ class StagingStore:
             raise ToolkitError(f"{parent}: cannot create the staging folder ({exc.message}); "
                                "set TMPDIR to a writable folder with free space") from None
         try:
-            # A database file, not an in-memory one: its tables can always be evicted to the file, and
-            # an in-memory database ran out of memory under a 256MB limit at 200k articles.
-            self.con = duckdb.connect(str(self.folder / "stage.duckdb"))
+            # An in-memory database whose blocks spill to `temp_directory` under the memory limit.
+            # A database file cost a synchronous write per statement (7.7 ms against 1.0 ms, about
+            # 0.3 s of every validation's fixed cost); nothing here needs to outlive the run.
+            self.con = duckdb.connect(":memory:")
             spill = self.folder / "spill"
             spill.mkdir()
             self.con.execute(f"SET memory_limit = '{_setting(limit)}'")
