@@ -128,6 +128,19 @@ def test_byte_ranges_read_what_the_whole_file_reads(tmp_path_factory, monkeypatc
         assert any(too_long for _, _, too_long in got)
 
 
+def test_range_lines_with_many_indented_and_blank_lines(tmp_path):
+    """Past a few hundred lines that start with a space, blank lines are found in one array pass."""
+    from toolkit.readers import plan_ranges, range_lines
+
+    lines = [b"  {}" if i % 3 else b" \t " for i in range(3000)]
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    (only,) = plan_ranges(path)
+    got = range_lines(only)
+    assert got.numbers.tolist() == [i + 1 for i in range(3000) if i % 3]
+    assert got.data.to_pylist() == [b"  {}"] * 2000
+
+
 def test_a_file_that_shrinks_after_planning_is_an_error_naming_it(tmp_path):
     from toolkit.readers import iter_range, plan_ranges
 

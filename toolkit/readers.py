@@ -484,8 +484,12 @@ def range_lines(file_range: FileRange, max_line_bytes: int = DEFAULT_MAX_LINE_BY
     # A line is blank when empty or all space bytes; only lines that start with a space byte need a look.
     kept = ends > starts
     doubtful = np.flatnonzero(kept & _SPACE[buf[np.minimum(starts, max(size - 1, 0))]] if size else kept)
-    for i in doubtful:
-        kept[i] = not data[starts[i]:ends[i]].isspace()
+    if len(doubtful) > 256:  # many (say, indented lines): one pass over the bytes instead of a loop
+        solid = np.concatenate([[0], np.cumsum(~_SPACE[buf], dtype=np.int64)])
+        kept = solid[ends] - solid[starts] > 0
+    else:
+        for i in doubtful:
+            kept[i] = not data[starts[i]:ends[i]].isspace()
     if not kept.all():
         starts, ends, numbers = starts[kept], ends[kept], numbers[kept]
         plain = False
