@@ -85,3 +85,26 @@ class _Reentered:
 
     def __exit__(self, *exc):
         return self._context.__exit__(*exc)
+
+
+def test_shared_storage_lets_nodes_elsewhere_read_and_stage(cluster, corpus, monkeypatch):
+    """Nodes on other machines (simulated: the engine is told they are) get lines from the driver and
+    hand rows back — unless --shared-storage says they see the same paths; then the driver's intake
+    is what it is for local nodes. The report is the same either way."""
+    monkeypatch.setattr(ray_engine, "_on_this_machine", lambda: False)
+    engines: list[ray_engine.RayData] = []
+    opened = ray_engine.open
+
+    def recording(options):
+        context = opened(options)
+        engines.append(context.__enter__())
+        return _Reentered(context, engines[-1])
+
+    monkeypatch.setattr(ray_engine, "open", recording)
+    inputs = sum(p.stat().st_size for p in corpus.glob("*.jsonl"))
+    apart = validate(corpus, engine=EngineOptions(engine="ray"))
+    assert not engines[-1].reads_inputs and engines[-1].received_bytes > inputs / 2
+    shared = validate(corpus, engine=EngineOptions(engine="ray", shared_storage=True))
+    assert engines[-1].reads_inputs and engines[-1].shares_files
+    assert engines[-1].received_bytes < inputs / 20
+    assert shared.problem_counts == apart.problem_counts and shared.counts == apart.counts

@@ -30,10 +30,11 @@ import sys
 import toolkit.readers as readers
 import toolkit.validation.driver as driver
 from toolkit.cli import main
-from worker_faults import stage_range_killing_once
+from worker_faults import stage_range_failing, stage_range_killing_once
 
 readers.RANGE_BYTES = 20_000  # many ranges: the kill lands in the middle of the run
-driver.stage_range = stage_range_killing_once
+driver.stage_range = stage_range_failing if "NEWS_TOOLKIT_TEST_FAILURE" in __import__("os").environ else (
+    stage_range_killing_once)
 sys.argv = ["news-toolkit", *sys.argv[1:]]
 main()
 """
@@ -44,9 +45,11 @@ def corpus(tmp_path_factory) -> Path:
     return generate(tmp_path_factory.mktemp("faults") / "c", 300, seed=3, broken=0.05).parent
 
 
-def _export(corpus: Path, out: Path, marker: Path, *engine: str) -> subprocess.CompletedProcess:
+def _export(corpus: Path, out: Path, marker: Path, *engine: str, failure: str = "") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
            "NEWS_TOOLKIT_TEST_KILL_MARKER": str(marker)}
+    if failure:
+        env["NEWS_TOOLKIT_TEST_FAILURE"] = failure
     return subprocess.run([sys.executable, "-c", SCRIPT, "export", str(corpus), "--out", str(out), "--skip-invalid",
                            *engine], capture_output=True, text=True, timeout=600, env=env)
 
@@ -74,3 +77,20 @@ def test_ray_reruns_the_killed_task_and_builds_the_same_bytes(corpus, tmp_path):
     assert result.returncode == calm.returncode, result.stderr[-3000:]
     assert "invalid" in calm.stdout + calm.stderr  # the corpus holds invalid records: rejects are compared too
     assert _files(tmp_path / "ray") == _files(tmp_path / "local")
+
+
+@pytest.mark.parametrize("engine", [("--workers", "2"), ("--engine", "ray")], ids=["local", "ray"])
+def test_a_workers_input_or_staging_failure_is_one_line_and_exit_2(corpus, tmp_path, engine):
+    """What a worker meets (a file changed under it; a staging folder it cannot write, as on nodes
+    that do not share it despite --shared-storage) is reported as the driver would report it: one
+    line, exit 2, nothing published. Ray wraps a worker's exception; the engine unwraps it."""
+    if engine[1] == "ray":
+        pytest.importorskip("ray")
+    for failure, said in (("input", "it changed while it was read"), ("staging", "cannot write the staging files")):
+        out = tmp_path / failure
+        result = _export(corpus, out, tmp_path / "unused", *engine, failure=failure)
+        assert result.returncode == 2, result.stderr[-3000:]
+        lines = [line for line in result.stderr.splitlines() if line.strip() and "WARNING" not in line]
+        assert said in result.stderr and "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert len([line for line in lines if said in line]) == 1
+        assert not out.exists() or [p.name for p in out.iterdir() if not p.name.startswith(".")] == []

@@ -22,3 +22,14 @@ def stage_range_killing_once(context: Any, file_range: Any) -> Any:
     os.close(fd)
     os.kill(os.getpid(), signal.SIGKILL)
     raise AssertionError("unreachable: the process was killed")
+
+
+def stage_range_failing(context: Any, file_range: Any) -> Any:
+    """`records.stage_range`, except that it fails as NEWS_TOOLKIT_TEST_FAILURE says: a `ToolkitError`
+    (bad input met on the worker) or a `PermissionError` (a staging folder it cannot write)."""
+    from toolkit.errors import ToolkitError
+
+    if os.environ["NEWS_TOOLKIT_TEST_FAILURE"] == "input":
+        raise ToolkitError(f"{file_range.path}: cannot read past line {file_range.first - 1}: "
+                           "it changed while it was read")
+    raise PermissionError(13, "Permission denied", f"{context.spool}/ann/x.parquet")

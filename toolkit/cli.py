@@ -93,6 +93,12 @@ RayAddress = Annotated[
     typer.Option(metavar="ADDR", help="Ray cluster to use with --engine ray (default: RAY_ADDRESS, else a local Ray)."),
 ]
 
+SharedStorage = Annotated[
+    bool,
+    typer.Option(help="With --engine ray: every node sees the inputs and TMPDIR at the same paths (a shared "
+                      "filesystem), so workers read and stage records without the driver."),
+]
+
 
 AllowOutside = Annotated[
     bool, typer.Option(help="Read inputs outside the dataset folder (absolute paths, '..', symlinks leading out).")
@@ -104,8 +110,9 @@ MemoryLimit = Annotated[
 ]
 
 
-def _engine(engine: Engine, workers: int, ray_address: str | None) -> EngineOptions:
-    return EngineOptions(engine=engine.value, workers=workers, ray_address=ray_address)  # type: ignore[arg-type]
+def _engine(engine: Engine, workers: int, ray_address: str | None, shared_storage: bool = False) -> EngineOptions:
+    return EngineOptions(engine=engine.value, workers=workers, ray_address=ray_address,  # type: ignore[arg-type]
+                         shared_storage=shared_storage)
 
 
 def _guard(work: Callable[[], T]) -> T:
@@ -152,6 +159,7 @@ def validate(
     workers: Workers = 0,
     engine: EngineName = Engine.local,
     ray_address: RayAddress = None,
+    shared_storage: SharedStorage = False,
     memory_limit: MemoryLimit = None,
     allow_outside: AllowOutside = False,
 ) -> None:
@@ -167,7 +175,8 @@ def validate(
         with progress_bar("validating") as on_progress:
             return validate_dataset(
                 path, rejects_dir=rejects, report_path=report, max_line_bytes=max_line_bytes, on_progress=on_progress,
-                engine=_engine(engine, workers, ray_address), memory_limit=memory_limit, allow_outside=allow_outside,
+                engine=_engine(engine, workers, ray_address, shared_storage),
+                memory_limit=memory_limit, allow_outside=allow_outside,
             )
 
     result = _guard(work)
@@ -215,6 +224,7 @@ def export(
     workers: Workers = 0,
     engine: EngineName = Engine.local,
     ray_address: RayAddress = None,
+    shared_storage: SharedStorage = False,
     memory_limit: MemoryLimit = None,
     allow_outside: AllowOutside = False,
     previous: Annotated[
@@ -241,7 +251,8 @@ def export(
                 path, format=format.value, out_dir=out, skip_invalid=skip_invalid, jsonl_compression=compression.value,
                 annotators=annotators.value,
                 max_line_bytes=max_line_bytes, on_validate_progress=on_validate, on_write_progress=on_write,
-                engine=_engine(engine, workers, ray_address), memory_limit=memory_limit, allow_outside=allow_outside,
+                engine=_engine(engine, workers, ray_address, shared_storage),
+                memory_limit=memory_limit, allow_outside=allow_outside,
                 previous=previous,
             )
 

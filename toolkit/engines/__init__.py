@@ -30,6 +30,9 @@ class EngineOptions:
     engine: EngineName = "local"
     workers: int = 0
     ray_address: str | None = None
+    # Ray nodes elsewhere see the inputs and the staging folder (--temp-dir) at the same paths (a
+    # shared filesystem): they then read byte ranges and write staged rows themselves, as local ones do.
+    shared_storage: bool = False
 
     def worker_count(self, input_bytes: int | None = None) -> int:
         """Workers to start; with `workers=0`, one per core, or none for inputs too small to share out."""

@@ -2,7 +2,8 @@
 
 Batches are fed to Ray Data in windows (`from_items` → `map_batches`), so the driver's memory stays
 bounded however large the corpus; the results are put back in batch order (each carries its index)
-before the driver sees them. When every node runs on this machine, workers read their byte ranges of
+before the driver sees them. When every node runs on this machine, or `--shared-storage` says the
+nodes see the inputs and the staging folder at the same paths, workers read their byte ranges of
 the inputs and write their staged rows themselves (the driver receives only counts); otherwise the
 driver sends lines and receives rows. The driver keeps the sequential parts — cross-record checks
 and the Parquet writer — which is what makes a Ray build byte-identical to a local one.
@@ -21,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from toolkit.engines import EngineOptions
 from toolkit.errors import ToolkitError
@@ -43,10 +44,29 @@ def _run(table: Any) -> Any:
     for index, task in zip(table.column("index").to_pylist(), table.column("task").to_pylist(), strict=True):
         fn, context, batch = pickle.loads(task)
         indexes.append(index)
-        results.append(pickle.dumps(fn(context, batch), protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            result = fn(context, batch)
+        except ToolkitError as exc:
+            result = _Failed(exc.message, exc.exit_code, None)
+        except OSError as exc:
+            result = _Failed("", 0, exc)
+        results.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     node = ray.get_runtime_context().get_node_id()
     return pa.table({"index": pa.array(indexes, pa.int64()), "result": pa.array(results, pa.large_binary()),
                      "node": pa.array([node] * len(indexes), pa.string())})
+
+
+class _Failed(NamedTuple):
+    """What a batch function raised that a user can act on — bad input (`ToolkitError`) or a folder it
+    cannot write (`OSError`) — handed back as the batch's result. Raised in a worker, Ray Data would
+    wrap it and drop the original (`UserCodeException`), and the driver would call it a bug."""
+
+    message: str
+    exit_code: int
+    os_error: OSError | None
+
+    def error(self) -> Exception:
+        return self.os_error if self.os_error is not None else ToolkitError(self.message, self.exit_code)
 
 
 class RayData:
@@ -84,7 +104,10 @@ class RayData:
                 raise ToolkitError(f"Ray returned {len(results)} results for {len(items)} batches")
             for _, result in results:
                 self.received_bytes += len(result)
-                yield pickle.loads(result)
+                value = pickle.loads(result)
+                if isinstance(value, _Failed):  # at its batch's place in the order, as the local engines raise it
+                    raise value.error()
+                yield value
 
 
 def _on_this_machine() -> bool:
@@ -105,7 +128,7 @@ def open(options: EngineOptions) -> Iterator[RayData]:
         raise ToolkitError("the Ray engine needs Ray: pip install 'news-toolkit[ray]'") from None
     # Ray Data logs every execution plan at INFO on stderr; the toolkit's own output is the report.
     logging.getLogger("ray").setLevel(logging.WARNING)
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)  # its failures reach the user as our one line
     address = options.ray_address or os.environ.get("RAY_ADDRESS")
     started = False
     if not ray.is_initialized():
@@ -124,7 +147,8 @@ def open(options: EngineOptions) -> Iterator[RayData]:
     context.execution_options.preserve_order = True
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     try:
-        yield RayData(window=min(MAX_WINDOW, cpus * BATCHES_PER_WINDOW_PER_CPU), local=_on_this_machine())
+        yield RayData(window=min(MAX_WINDOW, cpus * BATCHES_PER_WINDOW_PER_CPU),
+                      local=options.shared_storage or _on_this_machine())
     finally:
         if started:
             ray.shutdown()
