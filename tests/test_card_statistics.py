@@ -7,11 +7,14 @@ import struct
 from collections import Counter
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from conftest import span
+from hypothesis import given
+from hypothesis import strategies as st
 
 from toolkit.engines import EngineOptions
-from toolkit.export import export
+from toolkit.export import export, statistics
 from toolkit.export.statistics import percentile, text_lengths
 
 # Temporal splits, so which article lands where is known: train before June, validation before
@@ -126,3 +129,26 @@ def test_a_silver_build_has_no_agreement_and_no_people(corpus, tmp_path):
     card = _card(export(corpus, format="hf", out_dir=tmp_path, annotators="model").output)
     assert "there is no agreement to report" in card
     assert "| LOC | 0 | 0 | 1 | 1 |" in card  # only the model's span is in this build
+
+
+def _regex_words(texts: pa.Array) -> list[int]:
+    return pc.count_substring_regex(texts, statistics._WORD).to_pylist()
+
+
+def test_word_counts_agree_with_the_regex_on_every_code_point():
+    # Each code point alone, between two letters, and leading a word: `word_counts` replaces the RE2
+    # scan only if it draws the same word boundaries everywhere in the code space.
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for shape in ("{}", "a{}b", "{}a {}"):
+        texts = pa.array([shape.format(p, p) for p in points], pa.string())
+        assert statistics.word_counts(texts).tolist() == _regex_words(texts), shape
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b\x0c\x85\xa0\u2000\u2028\u3000\u200bab\xe9\u4e2d")),
+                        max_size=30), max_size=20),
+       st.integers(0, 5))
+def test_word_counts_agree_with_the_regex_on_slices_of_mixed_texts(texts, cut):
+    array = pa.array(texts, pa.string())
+    sliced = array.slice(min(cut, len(texts)))  # an offset into the buffers, as a batch's column has
+    assert statistics.word_counts(sliced).tolist() == _regex_words(sliced)
+    assert text_lengths(sliced)[1] == _regex_words(sliced)

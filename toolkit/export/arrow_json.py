@@ -45,28 +45,32 @@ def _readable(spec: dict[str, Any]) -> bool:
     return True
 
 
-def _read(records: list[bytes], fields: list[pa.Field]) -> pa.Table:
-    data = b"\n".join(records)
+def _read(data: bytes, rows: int, fields: list[pa.Field]) -> pa.Table:
+    """`rows` records, one a line in `data`, as a table of `fields`."""
     table = pj.read_json(
         io.BytesIO(data),
         read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
         parse_options=pj.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"),
     )
-    if table.num_rows != len(records):
-        raise pa.ArrowInvalid(f"read {table.num_rows} rows from {len(records)} records")
+    if table.num_rows != rows:
+        raise pa.ArrowInvalid(f"read {table.num_rows} rows from {rows} records")
     return table.combine_chunks()
 
 
 def _parsed(records: list[bytes], properties: dict[str, dict[str, Any]], schema: pa.Schema) -> dict[str, pa.Array]:
     """Column name → array for every property of `schema` found in `properties`, in the schema's types."""
     readable = [f for f in schema if f.name in properties and _readable(properties[f.name])]
-    table = _read(records, readable) if records else pa.table({f.name: pa.array([], f.type) for f in readable})
+    data = b"\n".join(records)
+    table = _read(data, len(records), readable) if records else pa.table({f.name: pa.array([], f.type)
+                                                                           for f in readable})
     columns = {name: table.column(name).combine_chunks() for name in table.column_names}
     for f in schema:
         if f.name in properties and f.name not in columns:  # an open object: JSON text, from the records having it
             key, convert = f'"{f.name}"'.encode(), converter(properties[f.name])
             assert convert is not None
-            values = [orjson.loads(r).get(f.name) if key in r else None for r in records]
+            # One search of the batch first: most batches have no record with the key.
+            values = ([orjson.loads(r).get(f.name) if key in r else None for r in records] if key in data
+                      else [None] * len(records))
             columns[f.name] = pa.array([None if v is None else convert(v) for v in values], f.type)
     return columns
 
@@ -209,18 +213,45 @@ def _add_stats(stats: Any, batch: list[Stored], split_of: list[str], counts: np.
         bounds = pc.min_max(art["published_at"])
         stats._dates(bounds["min"].as_py(), bounds["max"].as_py())
     layers, labels = ann["layer"].to_pylist(), ann["label"].to_pylist()
-    for (layer, label), count in Counter(zip(layers, labels, strict=True)).items():
-        stats.labels.setdefault(layer, Counter())[label] += count
     annotation_splits = np.repeat(np.array(split_of, dtype=object), counts).tolist()
-    for (layer, label, split), count in Counter(zip(layers, labels, annotation_splits, strict=True)).items():
+    model, origins = _origins(ann["annotator"])
+    # One count per (layer, label, split, origin): each statistic still gets its keys in read order.
+    for (layer, label, split, origin), count in Counter(zip(layers, labels, annotation_splits, origins.tolist(),
+                                                            strict=True)).items():
+        stats.labels.setdefault(layer, Counter())[label] += count
         stats.label_splits.setdefault(layer, Counter())[(label, split)] += count
+        stats.origins.setdefault(layer, Counter())[_ORIGINS[origin]] += count
     stats.add_texts(split_of, art["text"])
     stats.annotators.update(a for a in ann["annotator"].to_pylist() if a)
-    confidences = ann["confidence"].to_pylist() if "confidence" in ann else [None] * len(ann["layer"])
-    for layer, annotator, confidence in zip(ann["layer"].to_pylist(), ann["annotator"].to_pylist(), confidences,
-                                            strict=True):
-        stats.add_origin(layer, annotator, confidence)
+    _add_confidences(stats, layers, ann["layer"], model, ann.get("confidence"))
     if stats.example is None and "train" in split_of:
         _, record, annotation_records, _ = batch[split_of.index("train")]
         stats.example = {"article": orjson.loads(record),
                          "annotations": [orjson.loads(a) for a in annotation_records[:5]]}
+
+
+_ORIGINS = ("model", "human", "unnamed")  # `BuildStats.add_origin`'s kinds of annotator
+
+
+def _origins(annotators: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Which annotations are a model's (`model:…`), and each one's index in `_ORIGINS`."""
+    model = pc.fill_null(pc.starts_with(annotators, "model:"), False).to_numpy(zero_copy_only=False)
+    named = pc.fill_null(pc.not_equal(annotators, ""), False).to_numpy(zero_copy_only=False)
+    return model, np.where(model, 0, np.where(named, 1, 2))
+
+
+def _add_confidences(stats: Any, layers: list[str], layer_column: pa.Array, model: np.ndarray,
+                     confidences: pa.Array | None) -> None:
+    """The confidence counts of `BuildStats.add_origin` (models' annotations with a number), per layer."""
+    numeric = confidences is not None and (pa.types.is_floating(confidences.type)
+                                           or pa.types.is_integer(confidences.type))
+    if not numeric or confidences.null_count == len(confidences):
+        return
+    scored = model & confidences.is_valid().to_numpy(zero_copy_only=False)
+    # round() of Python floats rounds half to even, as numpy's rint does.
+    micro = np.rint(confidences.to_numpy(zero_copy_only=False).astype(np.float64) * 1_000_000)
+    for layer in dict.fromkeys(layer for layer, counted in zip(layers, scored.tolist(), strict=True) if counted):
+        mine = scored & pc.equal(layer_column, layer).to_numpy(zero_copy_only=False)
+        counts = stats.origins[layer]
+        counts["confidence_n"] += int(mine.sum())
+        counts["confidence_micro"] += int(micro[mine].astype(np.int64).sum())

@@ -28,7 +28,7 @@ def write(context: Any) -> list[Path]:
     features = {config: features[config] for config in shards}
     views = Views()
     if "articles" in shards:  # task views, derived from the article shards just written
-        views = write_views(staging, manifest, shards["articles"])
+        views = write_views(staging, manifest, shards["articles"], context.engine)
         shards.update(views.shards)
         features.update(views.features)
     relative = {

@@ -187,15 +187,11 @@ def field_batch(titles: list[str | None], texts: list[str | None]) -> FieldBatch
     classes = tok.char_classes(points)
     solid_mask = classes < tok.SPACE
     token_starts, token_ends = tok.token_bounds(classes)
-    width = np.ones(len(points), dtype=np.int32)
-    for bound in (0x80, 0x800, 0x10000):
-        width += points >= bound
-    byte_at = np.concatenate(([0], np.cumsum(width, dtype=np.int64)))
-    # str.split() cuts at the code points `\s` matches (both ask Py_UNICODE_ISSPACE) and is ten times
-    # faster than a byte mask; should the two ever differ, the length check falls back to the mask.
-    data = "".join(joined.split()).encode("utf-8")
-    if len(data) != int(width[solid_mask].sum()):
-        data = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)[np.repeat(solid_mask, width)].tobytes()
+    utf8 = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
+    # A code point starts at every byte that is not a continuation byte (0b10xxxxxx).
+    byte_at = np.append(np.flatnonzero((utf8 & 0xC0) != 0x80), len(utf8))
+    # The UTF-8 of the code points that are not whitespace (all the tokens hold), a byte mask away.
+    data = utf8[solid_mask if len(utf8) == len(points) else np.repeat(solid_mask, np.diff(byte_at))].tobytes()
     return FieldBatch(starts, lengths, np.flatnonzero(solid_mask), np.flatnonzero(classes == tok.BREAK), byte_at,
                       data, token_starts, token_ends)
 
@@ -316,13 +312,16 @@ def tag_tokens(starts: np.ndarray, span_start: np.ndarray, span_end: np.ndarray,
     return tags, holder
 
 
-def row_starts(fields: FieldBatch, starts: np.ndarray, ends: np.ndarray, field: np.ndarray,
-               holder: np.ndarray) -> np.ndarray:
+def row_starts(fields: FieldBatch, starts: np.ndarray, field: np.ndarray, holder: np.ndarray) -> np.ndarray:
     """Indices of the tokens that open a row: a field's first token, or one after a line break that
     no kept span covers (a trimmed span covers a break exactly when it holds the tokens on both sides)."""
     if not len(starts):
         return np.zeros(0, dtype=np.int64)
-    gap_has_break = np.searchsorted(fields.breaks, starts[1:]) > np.searchsorted(fields.breaks, ends[:-1])
+    # A break is never inside a token, so it lies in the gap before the first token that starts after it
+    # (a search per break, not two per token).
+    after = np.searchsorted(starts, fields.breaks)
+    gap_has_break = np.zeros(len(starts) - 1, dtype=bool)
+    gap_has_break[after[(after > 0) & (after < len(starts))] - 1] = True
     covered = (holder[1:] > 0) & (holder[1:] == holder[:-1])
     opens = (field[1:] != field[:-1]) | (gap_has_break & ~covered)
     return np.concatenate(([0], np.flatnonzero(opens) + 1))
@@ -354,14 +353,18 @@ def batch_rows(batch: pa.RecordBatch, layer: str, tagging: Tagging, counts: Coun
     counts["kept"] += len(span_start)
     starts, ends = tok.split_tokens(fields.token_starts, fields.token_ends,
                                     np.unique(np.concatenate((span_start, span_end))))
-    field = np.searchsorted(fields.starts, starts, side="right") - 1
+    # Each token's field, from where each field's tokens begin (a search per field, not per token).
+    first = np.searchsorted(starts, fields.starts)
+    field = np.repeat(np.arange(len(first)), np.diff(np.append(first, len(starts))))
     tags, holder = tag_tokens(starts, span_start, span_end, span_label, tagging)
-    opens = row_starts(fields, starts, ends, field, holder)
+    opens = row_starts(fields, starts, field, holder)
     row_field = field[opens]
     per_article = np.bincount(row_field // 2, minlength=len(ids))
     counts["rows"] += len(opens)
     list_offsets = pa.array(np.concatenate((opens, [len(starts)])).astype(np.int32))
-    local = np.stack((starts - fields.starts[field], ends - fields.starts[field]), axis=1).astype(np.int32)
+    base = fields.starts[field]
+    local = np.empty((len(starts), 2), dtype=np.int32)
+    local[:, 0], local[:, 1] = starts - base, ends - base
     names = ("title", "text")
     rows = pa.RecordBatch.from_arrays([
         pa.array([ids[f // 2] for f in row_field.tolist()], pa.string()),

@@ -94,7 +94,7 @@ def article_rows(article: dict[str, Any], relations: list[dict[str, Any]], span_
         return []
     spans = {item["id"]: _end(item, name, layer.labels)
              for name, layer in span_layers.items() for item in article.get(name) or ()}
-    bounds = {field: paragraphs(article.get(field) or "", []) for field in ("title", "text")}
+    bounds: dict[str, list[Offsets]] = {}  # a field's paragraphs, found when a relation needs them
     rows = []
     for relation in relations:
         head, tail = spans.get(relation.get("head")), spans.get(relation.get("tail"))
@@ -103,8 +103,11 @@ def article_rows(article: dict[str, Any], relations: list[dict[str, Any]], span_
             continue
         field = head["field"] if head["field"] == tail["field"] else "text"
         text = article.get(field) or ""
-        region = (context_of(text, [(head["start"], head["end"]), (tail["start"], tail["end"])], bounds[field])
-                  if head["field"] == tail["field"] else None)
+        region = None
+        if head["field"] == tail["field"]:
+            if field not in bounds:
+                bounds[field] = paragraphs(text, [])
+            region = context_of(text, [(head["start"], head["end"]), (tail["start"], tail["end"])], bounds[field])
         scope = "paragraph" if region is not None else "field"
         start, end = region if region is not None else (0, len(text))
         counts[scope] += 1

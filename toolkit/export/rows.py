@@ -64,9 +64,9 @@ class BuildStats:
     def add_texts(self, splits: list[str], texts: pa.Array) -> None:
         """Count the lengths of a batch's article texts (one split per text) in code points and words."""
         code_points, words = text_lengths(texts)
-        for split, n_points, n_words in zip(splits, code_points, words, strict=True):
-            self.lengths.setdefault(split, Counter())[n_points] += 1
-            self.words.setdefault(split, Counter())[n_words] += 1
+        for histograms, values in ((self.lengths, code_points), (self.words, words)):
+            for (split, value), count in Counter(zip(splits, values, strict=True)).items():
+                histograms.setdefault(split, Counter())[value] += count
 
     def add_origin(self, layer: str, annotator: Any, confidence: Any) -> None:
         """Count one annotation as gold (a named person), silver (`model:…`) or unnamed."""

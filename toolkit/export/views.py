@@ -1,9 +1,12 @@
 """Ready-to-train views of a Hub build, each one more config: `classify-`, `ner-` and `relations-<layer>`.
 
-A view is derived from the `articles` shards just written, read a row group at a time (memory
-stays flat), split by split (the articles' splits), and written with the same Parquet writer, so
-its bytes depend on the data only. The manifest's `views:` says which kinds are built and the NER
-tag scheme. Which layers get a view:
+A view is derived from the `articles` shards just written, read a batch of articles at a time
+(memory stays flat; one read serves every view), split by split (the articles' splits), and
+written with the same Parquet writer, so its bytes depend on the data only. The rows of the NER and
+relations views are built by the export's engine, maybe in other processes, and come back in
+batch order (each article's rows depend on that article alone), so whatever runs them, the bytes
+are the same. The manifest's `views:` says which kinds are built and the NER tag
+scheme. Which layers get a view:
 - `classify-<layer>`, every document layer: `id`, `title`, `text`, `label` (a ClassLabel, or a list
   of them for `multi: true`); articles without a label are left out (nothing to learn from);
 - `ner-<layer>`, every span layer (`toolkit.export.ner`), `overlap: true` ones too: real imports
@@ -16,8 +19,8 @@ Each view also reports what the card shows: its counts and an example row, as `d
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +30,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from toolkit.engines import Engine, InProcess
 from toolkit.export import ner, relations
 from toolkit.export.ner import BatchRows
 from toolkit.export.parquet import ParquetSplitWriter
-from toolkit.manifest import Layer, Manifest
+from toolkit.manifest import Layer, Manifest, Tagging
 
 TEXT_COLUMNS = ("id", "title", "text")
 FLUSH_ROWS = 1000  # rows of a view gathered before they become one Arrow batch
+BATCH_ROWS = 1024  # articles read from the shards at a time: the unit of work handed to the engine
 
 
 @dataclass
@@ -80,77 +85,96 @@ def classify_features(layer: Layer) -> Any:
     })
 
 
-def write_views(staging: Path, manifest: Manifest, article_shards: dict[str, list[Path]]) -> Views:
-    """Write every view the manifest asks for, in layer order per kind: classify, ner, relations."""
-    views = Views()
+def write_views(staging: Path, manifest: Manifest, article_shards: dict[str, list[Path]],
+                engine: Engine | None = None) -> Views:
+    """Write every view the manifest asks for, in layer order per kind: classify, ner, relations.
+
+    One read of the article shards, a batch of articles at a time, serves them all: classify views
+    are filtered here, the rows of the NER and relations views are built by `engine` (default: here).
+    """
     wanted = manifest.views
     layers = manifest.layers
     span_layers = {name: layer for name, layer in layers.items() if layer.kind == "span"}
-    for name, layer in layers.items():
-        if layer.kind == "document" and wanted.classify:
-            _write_classify(views, staging, name, layer, article_shards)
-    if wanted.ner and span_layers:
-        # One pass for every span layer: a batch's fields are tokenized once and shared by all.
-        jobs = []
-        for name, layer in span_layers.items():
-            def rows(batch: pa.RecordBatch, shared: Any, counts: Counter, name: str = name) -> BatchRows:
-                return ner.batch_rows(batch, name, wanted.tagging, counts, shared)
-
-            jobs.append(_Job(ViewReport(ner.ner_config(name), "ner", name), ner.ner_features(layer, wanted.tagging),
-                             rows))
-        _write_batches(views, staging, jobs, article_shards, [*TEXT_COLUMNS, *span_layers],
-                       lambda batch: ner.field_batch(batch.column("title").to_pylist(),
-                                                     batch.column("text").to_pylist()))
-    for name, layer in layers.items():
-        if layer.kind == "relation" and wanted.relations:
-            config = relations.relations_config(name)
-
-            def rows(batch: pa.RecordBatch, shared: Any, counts: Counter, name: str = name) -> BatchRows:
-                return relations.batch_rows(batch, name, span_layers, counts)
-
-            job = _Job(ViewReport(config, "relations", name), relations.relations_features(layer), rows)
-            _write_batches(views, staging, [job], article_shards, [*TEXT_COLUMNS, *span_layers, name],
-                           lambda batch: None)
+    jobs = []
+    if wanted.classify:
+        jobs += [_Job(ViewReport(classify_config(name), "classify", name), classify_features(layer),
+                      _RowSpec("classify", name, multi=layer.multi))
+                 for name, layer in layers.items() if layer.kind == "document"]
+    if wanted.ner:
+        jobs += [_Job(ViewReport(ner.ner_config(name), "ner", name), ner.ner_features(layer, wanted.tagging),
+                      _RowSpec("ner", name, wanted.tagging, span_layers))
+                 for name, layer in span_layers.items()]
+    if wanted.relations:
+        jobs += [_Job(ViewReport(relations.relations_config(name), "relations", name),
+                      relations.relations_features(layer), _RowSpec("relations", name, span_layers=span_layers))
+                 for name, layer in layers.items() if layer.kind == "relation"]
+    views = Views()
+    if jobs:
+        _write_jobs(views, staging, engine or InProcess(), jobs, article_shards)
     return views
 
 
 def _article_batches(files: list[Path], columns: list[str]) -> Iterator[pa.RecordBatch]:
     # Small batches: the NER and relations views turn each into Python rows.
     for path in files:
-        yield from pq.ParquetFile(path).iter_batches(batch_size=1024, columns=columns)
+        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
 
 
-def _write_classify(views: Views, staging: Path, name: str, layer: Layer,
-                    article_shards: dict[str, list[Path]]) -> None:
-    """A classify view: the labelled articles' text columns and label, filtered in Arrow (no Python rows)."""
-    config = classify_config(name)
-    features = classify_features(layer)
-    schema = features.arrow_schema
-    report = ViewReport(config, "classify", name)
-    for split, files in article_shards.items():
-        writer = ParquetSplitWriter(staging / "data" / config, split, schema)
-        for batch in _article_batches(files, [*TEXT_COLUMNS, name]):
-            labels = batch.column(name)
-            present = pc.greater(pc.list_value_length(labels), 0) if layer.multi else pc.is_valid(labels)
-            kept = batch.filter(pc.fill_null(present, False))
-            if kept.num_rows:
-                arrays = [*(kept.column(c) for c in TEXT_COLUMNS), kept.column(name)]
-                rows = pa.RecordBatch.from_arrays(arrays, schema=schema)
-                if not report.example_is_good:
-                    report.offer(split, writer.rows, rows.slice(0, 1).to_pylist()[0], True)
-                writer.add(rows, kept.num_rows)
-        report.counts["rows"] += writer.rows
-        _keep(views, config, split, writer.close())
-    _register(views, report, features)
+def _add_classified(report: ViewReport, multi: bool, writer: ParquetSplitWriter, batch: pa.RecordBatch) -> None:
+    """A batch's rows of a classify view: the labelled articles' text columns and label, filtered in Arrow."""
+    labels = batch.column(report.layer)
+    present = pc.greater(pc.list_value_length(labels), 0) if multi else pc.is_valid(labels)
+    kept = batch.filter(pc.fill_null(present, False))
+    if kept.num_rows:
+        arrays = [*(kept.column(c) for c in TEXT_COLUMNS), kept.column(report.layer)]
+        rows = pa.RecordBatch.from_arrays(arrays, schema=writer.schema)
+        if not report.example_is_good:
+            report.offer(writer.split, writer.rows, rows.slice(0, 1).to_pylist()[0], True)
+        writer.add(rows, kept.num_rows)
+
+
+@dataclass(frozen=True)
+class _RowSpec:
+    """What one view takes from a batch of articles: a classify view's rows are filtered by the
+    driver; the others' are built by `view_rows` (sent to the engine's workers)."""
+
+    kind: str  # "classify", "ner" or "relations"
+    layer: str
+    tagging: Tagging = "BIO"
+    span_layers: dict[str, Layer] = field(default_factory=dict)
+    multi: bool = False  # classify: the layer takes several labels
+
+    def columns(self) -> list[str]:
+        """The article columns the view reads."""
+        if self.kind == "relations":
+            return [*TEXT_COLUMNS, *self.span_layers, self.layer]
+        return [*TEXT_COLUMNS, self.layer]
+
+
+def view_rows(specs: tuple[_RowSpec, ...], batch: pa.RecordBatch) -> list[tuple[BatchRows, Counter]]:
+    """Each NER or relations view's rows of a batch of articles, with the counts the card reports;
+    the batch's fields are tokenized once for every NER view."""
+    fields = None
+    if any(spec.kind == "ner" for spec in specs):
+        fields = ner.field_batch(batch.column("title").to_pylist(), batch.column("text").to_pylist())
+    made = []
+    for spec in specs:
+        counts: Counter = Counter()
+        if spec.kind == "ner":
+            rows = ner.batch_rows(batch, spec.layer, spec.tagging, counts, fields)
+        else:
+            rows = relations.batch_rows(batch, spec.layer, spec.span_layers, counts)
+        made.append((rows, counts))
+    return made
 
 
 @dataclass
 class _Job:
-    """One view written by `_write_batches`: `rows_of(batch, shared, counts)` gives its rows as Arrow."""
+    """One view written by `_write_jobs`."""
 
     report: ViewReport
     features: Any
-    rows_of: Callable[[pa.RecordBatch, Any, Counter], BatchRows]
+    spec: _RowSpec
     written: dict[str, list[Path]] = field(default_factory=dict)
 
 
@@ -180,26 +204,52 @@ class _Chunks:
         return self.writer.close()
 
 
-def _write_batches(views: Views, staging: Path, jobs: list[_Job], article_shards: dict[str, list[Path]],
-                   columns: list[str], prepare: Callable[[pa.RecordBatch], Any]) -> None:
-    """Views built a batch of articles at a time, in one read of the article shards: `prepare(batch)`
-    is computed once per batch and handed to every job's `rows_of`."""
+def _write_jobs(views: Views, staging: Path, engine: Engine, jobs: list[_Job],
+                article_shards: dict[str, list[Path]]) -> None:
+    """Every view, split by split, a batch of articles at a time (in batch order whatever runs them)."""
+    built = [job for job in jobs if job.spec.kind != "classify"]
+    specs = tuple(job.spec for job in built)
+    sent = list(dict.fromkeys(column for spec in specs for column in spec.columns()))
+    read = list(dict.fromkeys([*sent, *(column for job in jobs for column in job.spec.columns())]))
     for split, files in article_shards.items():
-        chunks = [_Chunks(ParquetSplitWriter(staging / "data" / job.report.config, split, job.features.arrow_schema))
-                  for job in jobs]
-        for batch in _article_batches(files, columns):
-            shared = prepare(batch)
-            for job, chunk in zip(jobs, chunks, strict=True):
-                rows, per_article, good = job.rows_of(batch, shared, job.report.counts)
+        # A classify view's rows go straight to its writer; the others' are chunked as they come.
+        chunks = {id(job): _Chunks(ParquetSplitWriter(staging / "data" / job.report.config, split,
+                                                      job.features.arrow_schema)) for job in jobs}
+        for batch, made in _with_rows(engine, specs, _article_batches(files, read), sent):
+            for job in jobs:
+                if job.spec.kind == "classify":
+                    _add_classified(job.report, job.spec.multi, chunks[id(job)].writer, batch)
+            for job, ((rows, per_article, good), counts) in zip(built, made, strict=True):
+                chunk = chunks[id(job)]
+                job.report.counts.update(counts)
                 rows = pa.RecordBatch.from_arrays(rows.columns, schema=chunk.writer.schema)
                 _offer_example(job.report, split, chunk.writer.rows + chunk.waiting, rows, good)
                 chunk.add(rows, per_article)
-        for job, chunk in zip(jobs, chunks, strict=True):
-            job.written[split] = chunk.close()
+        for job in jobs:
+            if job.spec.kind == "classify":
+                job.report.counts["rows"] += chunks[id(job)].writer.rows
+            job.written[split] = chunks[id(job)].close()
     for job in jobs:  # configs and splits in the order the one-view-at-a-time spelling gave them
         for split, written in job.written.items():
             _keep(views, job.report.config, split, written)
         _register(views, job.report, job.features)
+
+
+def _with_rows(engine: Engine, specs: tuple[_RowSpec, ...], batches: Iterator[pa.RecordBatch],
+               columns: list[str]) -> Iterator[tuple[pa.RecordBatch, list[tuple[BatchRows, Counter]]]]:
+    """Each batch with what `view_rows` made of its `columns` (nothing without specs), in order."""
+    if not specs:
+        yield from ((batch, []) for batch in batches)
+        return
+    handed_out: deque[pa.RecordBatch] = deque()  # the batches the engine holds, oldest first
+
+    def hand_out() -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            handed_out.append(batch)
+            yield batch.select(columns)
+
+    for made in engine.map(view_rows, specs, hand_out()):
+        yield handed_out.popleft(), made
 
 
 def _flush_points(per_article: np.ndarray, waiting: int) -> list[int]:
