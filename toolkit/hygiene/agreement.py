@@ -15,12 +15,12 @@ who never looked. What is measured, per layer:
 - relation layers: pairwise F1 over (head span, tail span, label), spans by their field and offsets.
 
 Two spellings, side by side as in the validator: the careful one (pure functions over one
-article's annotations at a time, `agreement_rows`) and the set-based one (`_POOLED_COUNTS`: the
-same pooled counts as joins and group-bys in the staging store, which spill to disk under its
-memory limit). Span and relation layers use the set-based counts; the careful spelling is their
-reference (tests/test_agreement.py compares both on generated corpora). Document layers stream one
-row per annotator and shared article: memory holds one article at a time, plus, for kappa and
-alpha, each shared article's labels (what the `krippendorff` package needs).
+article's annotations at a time, `agreement_rows`) and the set-based one (`_GROUPS`, `_SHARED` and
+the counts over them: the same pooled counts, and kappa's and alpha's inputs, as joins and
+group-bys in the staging store, which spill to disk under its memory limit). Validation and export
+use the set-based counts; the careful spelling is their reference (tests/test_agreement.py compares
+both on generated corpora). Python holds only counts, and for alpha one row of label counts per
+shared article (what the `krippendorff` package needs).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from itertools import combinations, groupby
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from toolkit.manifest import Layer
 from toolkit.store import StagingStore
@@ -103,11 +105,20 @@ def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
     p_o is the share of items they label alike; p_e the agreement expected by chance from each
     annotator's own label shares. None without items, or when p_e is 1 (both used one same label).
     """
-    if not pairs:
+    return cohen_kappa_of_counts(Counter(pairs))
+
+
+def cohen_kappa_of_counts(pairs: Counter) -> float | None:
+    """`cohen_kappa` of (first's label, second's label) → how many items: the same figure, to the bit
+    (every sum is of whole numbers, divided once)."""
+    n = sum(pairs.values())
+    if not n:
         return None
-    n = len(pairs)
-    observed = sum(x == y for x, y in pairs) / n
-    first, second = Counter(x for x, _ in pairs), Counter(y for _, y in pairs)
+    observed = sum(count for (x, y), count in pairs.items() if x == y) / n
+    first, second = Counter(), Counter()
+    for (x, y), count in pairs.items():
+        first[x] += count
+        second[y] += count
     expected = sum(first[label] * second[label] for label in first) / (n * n)
     if expected == 1:
         return None
@@ -120,13 +131,24 @@ def krippendorff_alpha(units: Sequence[Counter]) -> float | None:
     Units with fewer than two values carry no pairs and are left out. None when alpha is undefined:
     a single label in all the data (no disagreement is possible, nor expected).
     """
-    import krippendorff
-
     units = [u for u in units if sum(u.values()) >= 2]  # a unit with one value carries no pairs
     labels = sorted({label for unit in units for label in unit})
-    if len(labels) < 2:
+    return krippendorff_alpha_of_counts(np.array([[unit.get(label, 0) for label in labels] for unit in units],
+                                                 dtype=float).reshape(len(units), len(labels)))
+
+
+def krippendorff_alpha_of_counts(counts: np.ndarray) -> float | None:
+    """`krippendorff_alpha` of a units × labels matrix of counts, labels in sorted order, units in the
+    order given (the package sums over units in floating point: the same order gives the same bits).
+
+    Units with fewer than two values and labels nobody chose are left out, as `krippendorff_alpha` does.
+    """
+    import krippendorff
+
+    counts = counts[counts.sum(axis=1) >= 2]
+    counts = counts[:, counts.sum(axis=0) > 0]
+    if counts.shape[1] < 2:
         return None
-    counts = np.array([[unit.get(label, 0) for label in labels] for unit in units], dtype=float)
     return float(krippendorff.alpha(value_counts=counts, level_of_measurement="nominal"))
 
 
@@ -266,13 +288,10 @@ def agreement_rows(layers: dict[str, Layer], annotations: Iterable[tuple]) -> li
 
 # -- the query layer ------------------------------------------------------------------------------------
 
-# The items agreement looks at, as a table: human annotations of the accepted articles in {articles},
-# on articles two or more human annotators annotated in the layer, with the offsets of a relation's
-# ends. The staged columns carry what is needed, so no record is parsed again; only the rare records
-# the resolver accepted although their line did not pass the fast checks (no staged columns) are
-# read from their JSON.
-_ITEMS = """
-WITH accepted AS (
+# The accepted annotations with the columns agreement reads. The staged columns carry them, so no
+# record is parsed again; only the rare records the resolver accepted although their line did not
+# pass the fast checks (no staged columns) are read from their JSON.
+_ACCEPTED = """
     SELECT article_id, k, sub, id, layer, annotator, label, field, start, "end", head, tail FROM clean_annk
     UNION ALL
     SELECT a.article_id, a.k, a.sub, a.id, a.layer, a.annotator, a.label, a.field, a.start, a."end", a.head, a.tail
@@ -281,11 +300,18 @@ WITH accepted AS (
     SELECT article_id, k, sub, v[1], v[2], v[3], v[4], v[5], CAST(v[6] AS BIGINT), CAST(v[7] AS BIGINT), v[8], v[9]
     FROM (SELECT c.article_id, c.k, c.sub, json_extract_string(decode(c.data),
                  ['$.id', '$.layer', '$.annotator', '$.label', '$.field', '$.start', '$.end', '$.head', '$.tail']) AS v
-          FROM acc_ann c ANTI JOIN (SELECT k, sub FROM annk WHERE ok) a ON c.k = a.k AND c.sub = a.sub)),
+          FROM acc_ann c ANTI JOIN (SELECT k, sub FROM annk WHERE ok) a ON c.k = a.k AND c.sub = a.sub)"""
+_HUMAN = "annotator <> '' AND NOT starts_with(annotator, 'model:')"
+
+# The careful spelling's items, one row per annotation: human annotations of the accepted articles
+# in {articles}, on articles two or more human annotators annotated in the layer, with the offsets
+# of a relation's ends.
+_ITEMS = """
+WITH accepted AS (""" + _ACCEPTED + """),
 mine_articles AS (SELECT a.* FROM accepted a SEMI JOIN {articles} s ON s.id = a.article_id),
 human AS (
     SELECT article_id, k, sub, layer, annotator, label, coalesce(field, 'text') AS field, start, "end", head, tail
-    FROM mine_articles WHERE annotator <> '' AND NOT starts_with(annotator, 'model:')),
+    FROM mine_articles WHERE """ + _HUMAN + """),
 shared AS (
     SELECT article_id, layer FROM human GROUP BY article_id, layer HAVING count(DISTINCT annotator) >= 2),
 mine AS (
@@ -304,56 +330,129 @@ LEFT JOIN ends hs ON hs.v[1] = m.head AND hs.article_id = m.article_id
 LEFT JOIN ends ts ON ts.v[1] = m.tail AND ts.article_id = m.article_id
 """
 
-# The set-based spelling of `_LayerTally.add_article` for span and relation layers: per (layer, label)
-# the match counts pooled over every annotator pair (a < b) of every shared article — matched and
-# total of a, matched and total of b. An item's key: label, field and offsets of the span, or of
-# the relation's two ends (-1 for none, so keys compare with =). Exact matches count as multisets.
-# One side's overlap count: spans of annotator p.{mine} with a same-label span of p.{theirs} in the
-# same field overlapping (both sides are this query with the roles swapped).
-_OVERLAP_SIDE = """overlap_{mine} AS (
-    SELECT p.layer, x.label, count(*) AS n FROM pairs p
-    JOIN agreement_items x ON x.layer = p.layer AND x.article_id = p.article_id AND x.annotator = p.{mine}
-    WHERE x.start IS NOT NULL AND EXISTS (
-        SELECT 1 FROM agreement_items y WHERE y.layer = x.layer AND y.article_id = x.article_id
-        AND y.annotator = p.{theirs} AND y.label = x.label AND y.field = x.field
-        AND y.start < x."end" AND y."end" > x.start)
-    GROUP BY ALL)"""
+# The set-based spelling, in two narrow tables, so that the wide work (joins of every annotation)
+# happens once, on a few narrow columns, and only inside the groups that can agree.
+#
+# `agreement_groups`: the (article, layer) groups of the accepted articles in {articles} that two or
+# more human annotators annotated, numbered `g` (the narrow key every later join uses), with `l` the
+# layer's place in the manifest ({layers}, from 1: an integer where a name would be copied into
+# every row). Grouped once, by (article, layer): min < max says "two or more" without a DISTINCT
+# aggregate or a list of names (either cost more than the rest of the grouping at 100k articles);
+# the articles are chosen after grouping, among a fifth as many rows.
+_GROUPS = """
+SELECT row_number() OVER () AS g, article_id, layer, list_position([{layers}], layer) AS l FROM (
+    SELECT article_id, layer FROM (""" + _ACCEPTED + """)
+    WHERE """ + _HUMAN + """ GROUP BY article_id, layer HAVING min(annotator) < max(annotator)) a
+SEMI JOIN {articles} s ON s.id = a.article_id
+"""
 
-_POOLED_COUNTS = """
-WITH people AS (SELECT DISTINCT layer, article_id, annotator FROM agreement_items WHERE {layers}),
-pairs AS (
-    SELECT x.layer, x.article_id, x.annotator AS a, y.annotator AS b
-    FROM people x JOIN people y ON y.layer = x.layer AND y.article_id = x.article_id AND x.annotator < y.annotator),
-keyed AS (
-    SELECT layer, article_id, annotator, label, field, coalesce(start, -1) AS s, coalesce("end", -1) AS e,
-           head_field, coalesce(head_start, -1) AS hs, coalesce(head_end, -1) AS he,
-           tail_field, coalesce(tail_start, -1) AS ts, coalesce(tail_end, -1) AS te, count(*) AS n
-    FROM agreement_items GROUP BY ALL),
-totals AS (SELECT layer, article_id, annotator, label, sum(n) AS n FROM keyed GROUP BY ALL),
-total_a AS (
-    SELECT p.layer, t.label, sum(t.n) AS n FROM pairs p
-    JOIN totals t ON t.layer = p.layer AND t.article_id = p.article_id AND t.annotator = p.a GROUP BY ALL),
-total_b AS (
-    SELECT p.layer, t.label, sum(t.n) AS n FROM pairs p
-    JOIN totals t ON t.layer = p.layer AND t.article_id = p.article_id AND t.annotator = p.b GROUP BY ALL),
-exact AS (
-    SELECT p.layer, x.label, sum(least(x.n, y.n)) AS n FROM pairs p
-    JOIN keyed x ON x.layer = p.layer AND x.article_id = p.article_id AND x.annotator = p.a
-    JOIN keyed y ON y.layer = p.layer AND y.article_id = p.article_id AND y.annotator = p.b
-        AND y.label = x.label AND y.field = x.field AND y.s = x.s AND y.e = x.e AND y.head_field = x.head_field
-        AND y.hs = x.hs AND y.he = x.he AND y.tail_field = x.tail_field AND y.ts = x.ts AND y.te = x.te
-    GROUP BY ALL),
--- Overlap (span layers): spans of one side with a same-label span of the other in the same field overlapping.
-{overlap_a},
-{overlap_b},
-labels AS (SELECT layer, label FROM total_a UNION SELECT layer, label FROM total_b)
-SELECT l.layer, l.label, coalesce(e.n, 0), coalesce(ta.n, 0), coalesce(tb.n, 0), coalesce(oa.n, 0), coalesce(ob.n, 0)
-FROM labels l
-LEFT JOIN exact e ON e.layer = l.layer AND e.label = l.label
-LEFT JOIN total_a ta ON ta.layer = l.layer AND ta.label = l.label
-LEFT JOIN total_b tb ON tb.layer = l.layer AND tb.label = l.label
-LEFT JOIN overlap_a oa ON oa.layer = l.layer AND oa.label = l.label
-LEFT JOIN overlap_b ob ON ob.layer = l.layer AND ob.label = l.label
+# `agreement_shared`: one row per human annotation of a group: `g`, `l`, annotator, label, field and
+# offsets (-1 for none, so keys compare with =), and for a relation `head` and `tail`, a number
+# standing for the field and offsets of each end: 0 for none (nor any found, nor an end without
+# offsets), else equal numbers for equal ends (a dense rank), so the exact key stays narrow.
+# A relation's ends may be anyone's spans (a model's, an unnamed one): looked up among the accepted
+# annotations that the groups' relations name (finding those first cost less than numbering the
+# ends every relation names, at 100k articles).
+_SHARED = """
+WITH accepted AS NOT MATERIALIZED (""" + _ACCEPTED + """),
+related AS (
+    SELECT a.article_id, a.head, a.tail FROM accepted a
+    JOIN agreement_groups s ON s.article_id = a.article_id AND s.layer = a.layer
+    WHERE (a.head IS NOT NULL OR a.tail IS NOT NULL) AND """ + _HUMAN + """),
+named AS (SELECT article_id, head AS id FROM related WHERE head IS NOT NULL
+          UNION SELECT article_id, tail FROM related WHERE tail IS NOT NULL),
+ends AS (
+    SELECT a.article_id, a.id, coalesce(a.field, 'text') AS field, coalesce(a.start, -1) AS s,
+           coalesce(a."end", -1) AS e
+    FROM accepted a SEMI JOIN named n ON n.id = a.id AND n.article_id = a.article_id),
+numbered AS (
+    SELECT article_id, id, CASE WHEN field = 'text' AND s = -1 AND e = -1 THEN 0
+                                ELSE dense_rank() OVER (ORDER BY field, s, e) END AS n
+    FROM ends)
+SELECT s.g, s.l, a.annotator, a.label, coalesce(a.field, 'text') AS field, coalesce(a.start, -1) AS s,
+       coalesce(a."end", -1) AS e, coalesce(h.n, 0) AS head, coalesce(t.n, 0) AS tail
+FROM accepted a
+JOIN agreement_groups s ON s.article_id = a.article_id AND s.layer = a.layer
+LEFT JOIN numbered h ON h.id = a.head AND h.article_id = a.article_id
+LEFT JOIN numbered t ON t.id = a.tail AND t.article_id = a.article_id
+WHERE """ + _HUMAN + """
+"""
+
+# Per (layer, label) of the span and relation layers, pooled over every annotator pair (a < b) of
+# every group: the totals of a and of b. An annotator ranked r of m in their group is a in the m - r
+# pairs with someone after them, b in the r - 1 with someone before: no pairs to join.
+_TOTALS = """
+WITH people AS (
+    SELECT g, annotator, row_number() OVER (PARTITION BY g ORDER BY annotator) AS r, count(*) OVER (PARTITION BY g) AS m
+    FROM (SELECT DISTINCT g, annotator FROM agreement_shared WHERE {layers}))
+SELECT x.l, x.label, sum(p.m - p.r) AS total_a, sum(p.r - 1) AS total_b
+FROM agreement_shared x JOIN people p ON p.g = x.g AND p.annotator = x.annotator WHERE {layers} GROUP BY ALL
+"""
+
+# Exact matches (the same label, field, offsets and ends), counted as multisets: per pair and key,
+# the smaller of the two counts — the join of the two sides' copies of a key has n_a × n_b rows,
+# whose distinct row ids on each side are n_a and n_b. Only keys held twice or more in a group can
+# match: a hash of group and key finds them in one narrow grouping (a collision only lets a key
+# through to the join on the whole key), so the join's sides stay small. Row ids: the table's own
+# (`rowid`, of the table, not of its view), where a numbering column spilled at 100k articles.
+_EXACT = """
+WITH hashed AS NOT MATERIALIZED (
+    SELECT rowid AS i, g, l, annotator, label, field, s, e, head, tail, hash(g, label, field, s, e, head, tail) AS h
+    FROM scratch.agreement_shared WHERE {layers}),
+items AS (SELECT x.* FROM hashed x SEMI JOIN (SELECT h FROM hashed GROUP BY h HAVING count(*) > 1) c ON c.h = x.h)
+SELECT l, label, sum(n) FROM (
+    SELECT x.l, x.label, least(count(DISTINCT x.i), count(DISTINCT y.i)) AS n FROM items x
+    JOIN items y ON y.g = x.g AND y.label = x.label AND y.field = x.field AND y.s = x.s AND y.e = x.e
+        AND y.head = x.head AND y.tail = x.tail AND x.annotator < y.annotator
+    GROUP BY x.g, x.annotator, y.annotator, x.l, x.label, x.field, x.s, x.e, x.head, x.tail)
+GROUP BY ALL
+"""
+
+# Overlap (span layers): per span, the annotators of its group with a same-label span in the same
+# field overlapping it — those after its own annotator count for side a of their pair, those before
+# for side b. The join stays inside one group, label and field; row ids tell apart two annotations
+# with the same key (each counts).
+_OVERLAP = """
+WITH spans AS (
+    SELECT rowid AS i, g, l, annotator, label, field, s, e FROM scratch.agreement_shared
+    WHERE {layers} AND s <> -1),
+hits AS (
+    SELECT DISTINCT x.i, y.annotator, x.l, x.label, x.annotator < y.annotator AS before FROM spans x
+    JOIN spans y ON y.g = x.g AND y.label = x.label AND y.field = x.field
+    WHERE y.annotator <> x.annotator AND y.s < x.e AND y.e > x.s)
+SELECT l, label, count(*) FILTER (WHERE before) AS a, count(*) FILTER (WHERE NOT before) AS b FROM hits GROUP BY ALL
+"""
+
+# Per layer: the human annotators involved and the articles they share.
+_PEOPLE = """
+SELECT l, p.annotators, g.articles
+FROM (SELECT l, count(DISTINCT annotator) AS annotators FROM agreement_shared GROUP BY l) p
+JOIN (SELECT l, count(*) AS articles FROM agreement_groups GROUP BY l) g USING (l)
+"""
+
+# Document layers. Two annotators in all: kappa's (first's label, second's label) pairs, counted. In
+# a multi layer, per label, whether each of them chose it (the articles neither did are the rest).
+_KAPPA_PAIRS = """
+SELECT x.label, y.label, count(*) FROM agreement_shared x
+JOIN agreement_shared y ON y.g = x.g AND x.annotator < y.annotator WHERE x.l = {layer} GROUP BY ALL
+"""
+_KAPPA_MULTI = """
+WITH mine AS (SELECT g, annotator, label FROM agreement_shared WHERE l = {layer}),
+first AS (SELECT min(annotator) AS name FROM mine)
+SELECT label, chose_first, chose_second, count(*) FROM (
+    SELECT g, label, bool_or(annotator = f.name) AS chose_first, bool_or(annotator <> f.name) AS chose_second
+    FROM mine, first f GROUP BY g, label)
+GROUP BY ALL
+"""
+# More annotators: alpha's units, one per shared article in article order (the order the careful
+# spelling reads them in): per label, how many annotators chose it, and how many annotated it.
+_ALPHA_UNITS = """
+WITH mine AS (SELECT g, annotator, label FROM agreement_shared WHERE l = {layer}),
+sizes AS (SELECT g, count(DISTINCT annotator) AS m FROM mine GROUP BY g)
+SELECT dense_rank() OVER (ORDER BY s.article_id) - 1 AS unit, x.label, count(DISTINCT x.annotator) AS chose,
+       any_value(z.m) AS m
+FROM mine x JOIN sizes z ON z.g = x.g JOIN agreement_groups s ON s.g = x.g
+GROUP BY s.article_id, x.label
 """
 
 
@@ -370,14 +469,19 @@ def _items(store: StagingStore, where: str, order: str = "layer, article_id, ann
             yield layer, article, annotator, label, span, head, tail
 
 
+def _quote(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
 def _in(names: Iterable[str]) -> str:
-    quoted = ", ".join("'" + name.replace("'", "''") + "'" for name in names)
+    quoted = ", ".join(_quote(name) for name in names)
     return f"layer IN ({quoted})" if quoted else "false"
 
 
 # An upper bound on "some article has two people in a layer", from the staged columns alone: most
-# corpora have one annotator (or none) per article, and then the item queries need not run at all.
-# Accepted lines that did not pass the fast checks carry no staged annotator: then assume they might.
+# corpora have one annotator (or none) per article, and then the careful spelling's item query need
+# not run at all. Accepted lines that did not pass the fast checks carry no staged annotator: then
+# assume they might.
 _MAY_SHARE = """
 SELECT EXISTS (SELECT 1 FROM acc_ann c ANTI JOIN (SELECT k, sub FROM annk WHERE ok) a ON c.k = a.k AND c.sub = a.sub)
     OR EXISTS (SELECT 1 FROM annk WHERE ok AND annotator <> '' AND NOT starts_with(annotator, 'model:')
@@ -389,36 +493,104 @@ def measure_agreement(store: StagingStore, layers: dict[str, Layer], articles: s
                       careful: bool = False) -> list[AgreementRow]:
     """Agreement rows of the accepted annotations of the articles in table or view `articles` (column `id`).
 
-    Runs after validation (`accepted_annotations` exists). Span and relation layers are counted in
-    the store (set-based); `careful` counts them one article at a time in Python instead (the
-    reference the set-based counts must equal: tests/test_agreement.py). Document layers are
-    measured from one row per annotator and shared article.
+    Runs after validation (`accepted_annotations` exists). Counted in the store (set-based), or with
+    `careful` one article at a time in Python instead (the reference the set-based counts must
+    equal: tests/test_agreement.py).
     """
-    if not store.scalar(_MAY_SHARE):
-        return []
-    store.scratch_table("agreement_items", _ITEMS.format(articles=articles))
-    documents = [n for n, layer in layers.items() if layer.kind == "document"]
-    rows = agreement_rows(layers, _items(store, _in(documents if not careful else layers)))
-    if not careful:
-        rows += _pooled_rows(store, {n: layer for n, layer in layers.items() if layer.kind != "document"})
-    store.drop_scratch("agreement_items")
+    if careful:
+        if not store.scalar(_MAY_SHARE):
+            return []
+        store.scratch_table("agreement_items", _ITEMS.format(articles=articles))
+        rows = agreement_rows(layers, _items(store, _in(layers)))
+        store.drop_scratch("agreement_items")
+    else:
+        # No `_MAY_SHARE` first: the groups take as long to find as that bound, and are exact.
+        store.scratch_table("agreement_groups", _GROUPS.format(
+            articles=articles, layers=", ".join(_quote(name) for name in layers)))
+        if not store.scalar("SELECT count(*) FROM agreement_groups"):
+            store.drop_scratch("agreement_groups")
+            return []
+        store.scratch_table("agreement_shared", _SHARED)
+        by_number = dict(enumerate(layers.values(), 1))
+        people = {number: (annotators, shared) for number, annotators, shared in store.rows(_PEOPLE)}
+        rows = _pooled_rows(store, {n: layer for n, layer in by_number.items() if layer.kind != "document"}, people)
+        rows += [row for number, layer in by_number.items() if layer.kind == "document" and number in people
+                 for row in _document_rows(store, number, layer, *people[number])]
+        store.drop_scratch("agreement_shared")
+        store.drop_scratch("agreement_groups")
     order = {name: i for i, name in enumerate(layers)}
     return sorted(rows, key=lambda r: order[r.layer])  # stable: each layer's rows keep their order
 
 
-def _pooled_rows(store: StagingStore, layers: dict[str, Layer]) -> list[AgreementRow]:
-    """Span and relation rows from the set-based pooled counts."""
+def _numbered(layers: Iterable[int]) -> str:
+    """The rows of these layers, by number (`l`, their place in the manifest from 1)."""
+    numbers = ", ".join(str(number) for number in layers)
+    return f"l IN ({numbers})" if numbers else "false"
+
+
+def _pooled_rows(store: StagingStore, layers: dict[int, Layer], people: dict[int, tuple[int, int]]
+                 ) -> list[AgreementRow]:
+    """Span and relation rows from the set-based pooled counts (`layers` by number)."""
     if not layers:
         return []
-    people = {layer: (annotators, articles) for layer, annotators, articles in store.rows(
-        "SELECT layer, count(DISTINCT annotator), count(DISTINCT article_id) FROM agreement_items GROUP BY layer")}
-    pooled: dict[str, _Pooled] = {}
-    for layer, label, exact, total_a, total_b, overlap_a, overlap_b in store.rows(
-            _POOLED_COUNTS.format(layers=_in(layers), overlap_a=_OVERLAP_SIDE.format(mine="a", theirs="b"),
-                                overlap_b=_OVERLAP_SIDE.format(mine="b", theirs="a"))):
-        found = pooled.setdefault(layer, _Pooled())
-        kind = layers[layer].kind
-        found.counts[("f1-exact" if kind == "span" else "f1-relation", label)] = [exact, total_a, exact, total_b]
-        if kind == "span":
+    where = _numbered(layers)
+    exact = {(number, label): n for number, label, n in store.rows(_EXACT.format(layers=where))}
+    overlap = {(number, label): (a, b) for number, label, a, b in store.rows(
+        _OVERLAP.format(layers=_numbered(n for n, layer in layers.items() if layer.kind == "span")))}
+    pooled: dict[int, _Pooled] = {}
+    for number, label, total_a, total_b in store.rows(_TOTALS.format(layers=where)):
+        found = pooled.setdefault(number, _Pooled())
+        matched = exact.get((number, label), 0)
+        if layers[number].kind == "span":
+            found.counts[("f1-exact", label)] = [matched, total_a, matched, total_b]
+            overlap_a, overlap_b = overlap.get((number, label), (0, 0))
             found.counts[("f1-overlap", label)] = [overlap_a, total_a, overlap_b, total_b]
-    return [row for name, found in pooled.items() for row in _f1_rows(layers[name], found, *people[name])]
+        else:
+            found.counts[("f1-relation", label)] = [matched, total_a, matched, total_b]
+    return [row for number, found in pooled.items() for row in _f1_rows(layers[number], found, *people[number])]
+
+
+def _document_rows(store: StagingStore, number: int, layer: Layer, annotators: int, articles: int
+                   ) -> list[AgreementRow]:
+    """A document layer's rows from counts: kappa (two annotators in all) or alpha (more), for the layer
+    or, when `multi`, per label as yes/no — as `_document_measures` measures them article by article."""
+    labels: list[str | None] = list(layer.labels) if layer.multi else [None]
+    if annotators == 2:
+        if layer.multi:
+            chosen = {(label, first, second): n for label, first, second, n in
+                      store.rows(_KAPPA_MULTI.format(layer=number))}
+            measured = [("cohen-kappa", label, cohen_kappa_of_counts(_yes_no_pairs(chosen, label, articles)))
+                        for label in labels]
+        else:
+            pairs = Counter({(x, y): n for x, y, n in store.rows(_KAPPA_PAIRS.format(layer=number))})
+            measured = [("cohen-kappa", None, cohen_kappa_of_counts(pairs))]
+    else:
+        # Never empty: a layer in `people` has a shared article, whose annotators are its units' values.
+        units = pa.Table.from_batches(list(store.reader(_ALPHA_UNITS.format(layer=number))))
+        measured = [("krippendorff-alpha", label, krippendorff_alpha_of_counts(_alpha_counts(units, label, articles)))
+                    for label in labels]
+    return [AgreementRow(layer.name, measure, label, value, annotators, articles) for measure, label, value in measured]
+
+
+def _yes_no_pairs(chosen: dict[tuple[str, bool, bool], int], label: str | None, articles: int) -> Counter:
+    """Kappa's pairs for one label of a multi layer: each annotator's yes or no, counted over the articles."""
+    pairs = Counter({("yes" if first else "no", "yes" if second else "no"): n
+                     for (name, first, second), n in chosen.items() if name == label})
+    pairs[("no", "no")] += articles - sum(pairs.values())  # articles where neither chose it
+    return +pairs  # a pair no article has is no item (Counter's + drops zero counts)
+
+
+def _alpha_counts(units: pa.Table, label: str | None, articles: int) -> np.ndarray:
+    """Alpha's units × values matrix, values in sorted order: the labels chosen, or (multi, one label)
+    how many said no and yes."""
+    unit, names, chose = units.column("unit").to_numpy(), units.column("label"), units.column("chose").to_numpy()
+    if label is None:
+        values = sorted(names.unique().to_pylist())
+        counts = np.zeros((articles, len(values)))
+        counts[unit, pc.index_in(names, pa.array(values, names.type)).to_numpy()] = chose
+        return counts
+    size, yes = np.zeros(articles), np.zeros(articles)
+    size[unit] = units.column("m").to_numpy()
+    mine = pc.equal(names, label).to_numpy(zero_copy_only=False)
+    yes[unit[mine]] = chose[mine]
+    return np.column_stack([size - yes, yes])  # "no" sorts before "yes"
