@@ -16,12 +16,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate  # noqa: E402
@@ -56,7 +57,7 @@ def _write_rows(staging: Path, config: str, schema: pa.Schema, article_shards: d
     for split, files in article_shards.items():
         writer = ParquetSplitWriter(staging / "data" / config, split, schema)
         pending: list[dict[str, Any]] = []
-        for batch in views._article_batches(files, columns):
+        for batch in _article_batches(files, columns):
             for article in batch.to_pylist():
                 pending += rows_of(article, counts)
                 if len(pending) >= views.FLUSH_ROWS:
@@ -67,9 +68,19 @@ def _write_rows(staging: Path, config: str, schema: pa.Schema, article_shards: d
         writer.close()
 
 
+def _article_batches(files: list[Path], columns: list[str]) -> Iterator[pa.RecordBatch]:
+    for path in files:
+        yield from pq.ParquetFile(path).iter_batches(batch_size=1024, columns=columns)
+
+
 def batch_path(staging: Path, manifest: Manifest, article_shards: dict[str, list[Path]]) -> None:
-    """The views as the export writes them now (classify views off: both sides time the same views)."""
-    views.write_views(staging, replace(manifest, views=replace(manifest.views, classify=False)), article_shards)
+    """The views as a shard's worker writes them now (classify views off: both sides time the same views)."""
+    plan = views.view_plan(views.view_jobs(replace(manifest, views=replace(manifest.views, classify=False))))
+    for split, files in article_shards.items():
+        writer = views.ShardViewWriter(plan, split, staging / "data")
+        for batch in _article_batches(files, list(pq.ParquetFile(files[0]).schema_arrow.names)):
+            writer.add(batch)
+        writer.close()
 
 
 def timed(work: Callable[[Path], None], runs: int, into: Path) -> float:

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 
 import toolkit.export.rows as rows_module
-import toolkit.export.views as views_module
+import toolkit.export.shards as shards_module
 from toolkit import ToolkitError, validate
 from toolkit.engines import SMALL_INPUT_BYTES, EngineOptions, available_cores
 from toolkit.export import export
@@ -29,7 +29,7 @@ def small_batches(monkeypatch):
     monkeypatch.setattr(readers_module, "RANGE_BYTES", 20_000)
     monkeypatch.setattr(readers_module, "BATCH_LINES", 97)
     monkeypatch.setattr(rows_module, "BATCH_ARTICLES", 13)
-    monkeypatch.setattr(views_module, "BATCH_ROWS", 17)  # the views' batches go to the workers too
+    monkeypatch.setattr(shards_module, "SHARD_SOURCE_BYTES", 30_000)  # several shards per split, shared out  # the views' batches go to the workers too
 
 
 @pytest.fixture(scope="module")

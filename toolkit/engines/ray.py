@@ -6,7 +6,8 @@ before the driver sees them. When every node runs on this machine, or `--shared-
 nodes see the inputs and the staging folder at the same paths, workers read their byte ranges of
 the inputs and write their staged rows themselves (the driver receives only counts); otherwise the
 driver sends lines and receives rows. The driver keeps the sequential parts — cross-record checks
-and the Parquet writer — which is what makes a Ray build byte-identical to a local one.
+and the numbering of the shards the workers write — which is what makes a Ray build byte-identical
+to a local one.
 
 Ray is started here with `ray.init()` (a local Ray on this machine) unless `--ray-address` or
 `RAY_ADDRESS` names a cluster. On a cluster every node needs news-toolkit installed (or a

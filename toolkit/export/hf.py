@@ -14,7 +14,7 @@ from toolkit.export.croissant import croissant_metadata
 from toolkit.export.curated import read_curated
 from toolkit.export.parquet import write_config_shards
 from toolkit.export.statistics import write_card_statistics
-from toolkit.export.views import TEXT_COLUMNS, Views, classify_config, write_views
+from toolkit.export.views import TEXT_COLUMNS, classify_config, collect_views, view_jobs
 from toolkit.schemas import field_descriptions
 
 
@@ -22,15 +22,14 @@ def write(context: Any) -> list[Path]:
     """Write data shards, then `README.md` and `croissant.json` describing exactly those files."""
     staging: Path = context.staging
     manifest = context.manifest
-    shards = write_config_shards(context)
+    jobs = view_jobs(manifest)  # task views, written with the article shards they derive from
+    shards = write_config_shards(context, jobs)
     images = write_card_statistics(context)  # agreement and plots, before the card that shows them
     features = {"articles": article_features(context.plan), "annotations": annotation_features(context.plan)}
-    features = {config: features[config] for config in shards}
-    views = Views()
-    if "articles" in shards:  # task views, derived from the article shards just written
-        views = write_views(staging, manifest, shards["articles"], context.engine)
-        shards.update(views.shards)
-        features.update(views.features)
+    features = {config: features[config] for config in shards if config in features}
+    views = collect_views(jobs, shards)
+    features.update(views.features)
+    shards = {config: splits for config, splits in shards.items() if config in features}
     relative = {
         config: {split: [p.relative_to(staging).as_posix() for p in files] for split, files in splits.items()}
         for config, splits in shards.items()

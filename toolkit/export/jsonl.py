@@ -13,7 +13,8 @@ SUFFIX = {"none": ".jsonl", "gz": ".jsonl.gz", "zst": ".jsonl.zst"}
 
 @dataclass
 class JsonlSplitWriter:
-    """Writes rows of one config and split to `<split>-00000-of-00001.jsonl[.gz|.zst]` in `directory`."""
+    """Writes rows of one config and split to `<split>-00000-of-00001.jsonl[.gz|.zst]` in `directory`
+    (one shard's worth: `shards.write_shards` gives the files their final numbers)."""
 
     directory: Path
     split: str
@@ -53,18 +54,26 @@ class JsonlSplitWriter:
         return [self._path]  # type: ignore[list-item]
 
 
+@dataclass(frozen=True)
+class JsonlWriters:
+    """Makes a config's split writer in a given folder (sent to the workers that write the shards)."""
+
+    compression: Compression = "none"
+
+    def __call__(self, config: str, split: str, folder: Path) -> JsonlSplitWriter:
+        return JsonlSplitWriter(folder, split, self.compression)
+
+
 def write(context: Any) -> list[Path]:
-    """`--format jsonl`: `data/<config>/<split>-00000-of-00001.jsonl[.gz|.zst]`, labels as strings, dates
+    """`--format jsonl`: `data/<config>/<split>-NNNNN-of-NNNNN.jsonl[.gz|.zst]`, labels as strings, dates
     in UTC with a `Z`, and a README whose `configs` let `load_dataset(folder)` read it."""
-    from toolkit.export.rows import RowContext, write_splits
-
-    def make_writer(config: str, split: str) -> JsonlSplitWriter:
-        return JsonlSplitWriter(context.staging / "data" / config, split, context.jsonl_compression)
-
     from toolkit.export.loadable import jsonl_features, write_readme
+    from toolkit.export.rows import RowContext
+    from toolkit.export.shards import write_shards
 
     rows = RowContext(context.plan, context.manifest.splits, "jsonl", annotators=context.annotators)
-    shards = write_splits(context.store, rows, context.engine, context.stats, make_writer, context.on_progress)
+    shards = write_shards(context.store, rows, context.engine, context.stats, JsonlWriters(context.jsonl_compression),
+                          context.staging / "data", SUFFIX[context.jsonl_compression], context.on_progress)
     files = [p for splits in shards.values() for paths in splits.values() for p in paths]
     readme = write_readme(context.staging, context.manifest, shards, "jsonl", jsonl_features(context.plan))
     return [*files, readme]

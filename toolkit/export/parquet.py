@@ -91,18 +91,27 @@ def write(context: Any) -> list[Path]:
     return [*files, write_readme(context.staging, context.manifest, shards, "parquet")]
 
 
-def write_config_shards(context: Any) -> dict[str, dict[str, list[Path]]]:
-    """Write both configs as Parquet shards under `<staging>/data/`; config → split → files."""
+@dataclass(frozen=True)
+class ParquetWriters:
+    """Makes a config's split writer in a given folder (sent to the workers that write the shards)."""
+
+    schemas: dict[str, pa.Schema]
+
+    def __call__(self, config: str, split: str, folder: Path) -> ParquetSplitWriter:
+        return ParquetSplitWriter(folder, split, self.schemas[config])
+
+
+def write_config_shards(context: Any, views: list[Any] | None = None) -> dict[str, dict[str, list[Path]]]:
+    """Write both configs, and the `views` (`views.ViewJob`) asked for, as Parquet shards under
+    `<staging>/data/`; config → split → files."""
     from toolkit.arrow_types import annotation_features, article_features
-    from toolkit.export.rows import RowContext, write_splits
+    from toolkit.export.rows import RowContext
+    from toolkit.export.shards import write_shards
 
     schemas = {
         "articles": article_features(context.plan).arrow_schema,
         "annotations": annotation_features(context.plan).arrow_schema,
     }
-
-    def make_writer(config: str, split: str) -> ParquetSplitWriter:
-        return ParquetSplitWriter(context.staging / "data" / config, split, schemas[config])
-
     rows = RowContext(context.plan, context.manifest.splits, "arrow", schemas, context.annotators)
-    return write_splits(context.store, rows, context.engine, context.stats, make_writer, context.on_progress)
+    return write_shards(context.store, rows, context.engine, context.stats, ParquetWriters(schemas),
+                        context.staging / "data", ".parquet", context.on_progress, views)

@@ -1,35 +1,25 @@
-"""The one pass every exporter shares: stored records → per (config, split) row batches, plus statistics.
+"""The rows every exporter writes: a batch of stored records → per (config, split) row batches, plus statistics.
 
-The driver reads the accepted articles with their annotations from the staging store (the views
-validation leaves there), in read order, as Arrow, and cuts them into batches of `BATCH_ARTICLES`
-articles; `build_batch` (run by the engine, maybe in other processes)
-turns a batch into Arrow record batches (Parquet) or JSON lines (JSONL) per (config, split) and
-the statistics of those rows; the driver hands them to the split writers in batch order. The cut
-does not depend on the engine or the worker count, so builds are byte-identical across them.
+`build_batch` (run by the engine's workers, inside `shards.write_shard`) turns a batch of accepted
+articles, each with its annotation records, into Arrow record batches (Parquet) or JSON lines
+(JSONL) per (config, split), and the statistics of those rows (`BuildStats`, merged in shard order).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import numpy as np
 import orjson
 import pyarrow as pa
 
 from toolkit.arrow_types import RowBuilder, RowPlan, parse_timestamp
-from toolkit.engines import Engine
 from toolkit.export import arrow_json
 from toolkit.export.statistics import text_lengths
-from toolkit.hygiene.groups import plan_splits
 from toolkit.manifest import Layer, Splits
-from toolkit.splits import SPLIT_ORDER
-from toolkit.store import StagingStore
-from toolkit.validation.cross import accepted_articles_in_order
 
 BATCH_ARTICLES = 1024
 CONFIGS = ("articles", "annotations")
@@ -249,116 +239,7 @@ def _iso(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def _stored_batches(store: StagingStore) -> Iterator[list[StoredArticle]]:
-    """Batches of (article id, record, [its annotation records], split) in read order, from sorted streams.
-
-    Articles are numbered in read order once; annotations come sorted by (article number, read
-    order), so each batch of articles takes the next run of annotations: one merge, no lookups.
-    Splits (`article_split`, from `plan_splits`) come as a third stream in the same order.
-    """
-    # Numbers only (no records): the joins below build their hash tables on this, so they stay small.
-    store.execute("CREATE OR REPLACE TABLE export_articles AS "
-                  "SELECT row_number() OVER (ORDER BY a.k) - 1 AS rn, a.id, s.split "
-                  "FROM (SELECT k, id FROM accepted_articles) a JOIN article_split s USING (k)")
-    articles = accepted_articles_in_order(store)
-    splits = _column_values(store.sorted_file("SELECT split FROM export_articles ORDER BY rn", "export-splits"))
-    articles_total = store.scalar("SELECT count(*) FROM export_articles")
-    # Buckets of article numbers holding ~32 MB of annotations each, sorted in memory one at a time.
-    # The staged files' sizes (uncompressed) bound the annotations' bytes without reading them.
-    staged_bytes = sum(path.stat().st_size for path in store.files_in_order("ann"))
-    buckets = max(1, -(-staged_bytes // (32 << 20)))
-    annotations = _batches_of_tables(store.bucket_sorted(
-        f"SELECT o.rn * {buckets} // greatest({articles_total}, 1) AS bucket, o.rn, a.k, a.sub, a.data "
-        "FROM accepted_annotations a JOIN export_articles o ON o.id = a.article_id",
-        "bucket", ["rn", "k", "sub"], buckets, "export-annotations"))
-    numbers = np.empty(0, np.int64)  # article number of each annotation read but not yet given out
-    records: list[bytes] = []
-    first = 0  # article number of the batch's first article
-    previous_key = -1
-    for keys, ids, data in _rechunked(articles, BATCH_ARTICLES):
-        end = first + len(ids)
-        _in_order(np.asarray(keys), previous_key)
-        previous_key = keys[-1]
-        while not len(numbers) or numbers[-1] < end:
-            more = next(annotations, None)
-            if more is None:
-                break
-            more_numbers = more.column("rn").to_numpy()
-            _in_order(more_numbers, numbers[-1] if len(numbers) else 0)
-            numbers = np.concatenate([numbers, more_numbers])
-            records += more.column("data").to_pylist()
-        cut = int(np.searchsorted(numbers, end))
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(numbers[:cut] - first, minlength=len(ids)))]).tolist()
-        split_of = [next(splits) for _ in ids]
-        yield [(ids[i], data[i], records[bounds[i]:bounds[i + 1]], split_of[i]) for i in range(len(ids))]
-        numbers, records, first = numbers[cut:], records[cut:], end
-
-
-def _column_values(batches: Iterator[pa.RecordBatch]) -> Iterator[Any]:
-    for batch in batches:
-        yield from batch.column(0).to_pylist()
-
-
-def _batches_of_tables(tables: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
-    for table in tables:
-        yield from table.combine_chunks().to_batches(max_chunksize=16_384)
-
-
-def _in_order(values: np.ndarray, previous: int) -> None:
-    """The merge above relies on the store giving rows in the order asked for: make sure it did."""
-    if len(values) and np.any(np.diff(values, prepend=previous) < 0):
-        raise AssertionError("the staging store returned rows out of order")
-
-
-def _rechunked(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[list[list[Any]]]:
-    """The rows of the batches as column lists of exactly `size` rows (the last may be shorter)."""
-    columns: list[list[Any]] | None = None
-    for batch in batches:
-        if columns is None:
-            columns = [[] for _ in range(batch.num_columns)]
-        for column, values in zip(columns, batch.columns, strict=True):
-            column += values.to_pylist()
-        while len(columns[0]) >= size:
-            yield [c[:size] for c in columns]
-            columns = [c[size:] for c in columns]
-    if columns and columns[0]:
-        yield columns
-
-
 class SplitWriter(Protocol):
     def add(self, part: Any, rows: int) -> None: ...
 
     def close(self) -> list[Path]: ...
-
-
-def write_splits(
-    store: StagingStore,
-    context: RowContext,
-    engine: Engine,
-    stats: BuildStats,
-    make_writer: Callable[[str, str], SplitWriter],
-    on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, dict[str, list[Path]]]:
-    """Route every batch's rows to a writer per (config, split); returns config → split → files, in split order.
-
-    Splits without rows get no files (and no entry), so no config points at an empty glob.
-    """
-    writers: dict[tuple[str, str], SplitWriter] = {}
-    stats.split_plan = plan_splits(store, context.splits)
-    total = store.scalar("SELECT count(*) FROM accepted_articles")
-    done = 0
-    for built in engine.map(build_batch, context, _stored_batches(store)):
-        for key, (part, rows) in built.parts.items():
-            if key not in writers:
-                writers[key] = make_writer(*key)
-            writers[key].add(part, rows)
-        stats.merge(built.stats)
-        done += sum(built.stats.articles.values())
-        if on_progress is not None:
-            on_progress(done, total)
-    result: dict[str, dict[str, list[Path]]] = {}
-    for config in CONFIGS:
-        for split in SPLIT_ORDER:
-            if (config, split) in writers:
-                result.setdefault(config, {})[split] = writers[(config, split)].close()
-    return result

@@ -1,11 +1,9 @@
 """Ready-to-train views of a Hub build, each one more config: `classify-`, `ner-` and `relations-<layer>`.
 
-A view is derived from the `articles` shards just written, read a batch of articles at a time
-(memory stays flat; one read serves every view), split by split (the articles' splits), and
-written with the same Parquet writer, so its bytes depend on the data only. The rows of the NER and
-relations views are built by the export's engine, maybe in other processes, and come back in
-batch order (each article's rows depend on that article alone), so whatever runs them, the bytes
-are the same. The manifest's `views:` says which kinds are built and the NER tag
+A view is derived from the article rows of each shard (`shards.write_shard`), by the worker that
+writes the shard: its files are that shard's part of the view, so a view has as many shards per
+split as the articles, and its bytes depend on the data only (each article's rows depend on that
+article alone). The manifest's `views:` says which kinds are built and the NER tag
 scheme. Which layers get a view:
 - `classify-<layer>`, every document layer: `id`, `title`, `text`, `label` (a ClassLabel, or a list
   of them for `multi: true`); articles without a label are left out (nothing to learn from);
@@ -19,8 +17,7 @@ Each view also reports what the card shows: its counts and an example row, as `d
 
 from __future__ import annotations
 
-from collections import Counter, deque
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from toolkit.engines import Engine, InProcess
 from toolkit.export import ner, relations
 from toolkit.export.ner import BatchRows
 from toolkit.export.parquet import ParquetSplitWriter
@@ -38,7 +33,6 @@ from toolkit.manifest import Layer, Manifest, Tagging
 
 TEXT_COLUMNS = ("id", "title", "text")
 FLUSH_ROWS = 1000  # rows of a view gathered before they become one Arrow batch
-BATCH_ROWS = 1024  # articles read from the shards at a time: the unit of work handed to the engine
 
 
 @dataclass
@@ -85,39 +79,57 @@ def classify_features(layer: Layer) -> Any:
     })
 
 
-def write_views(staging: Path, manifest: Manifest, article_shards: dict[str, list[Path]],
-                engine: Engine | None = None) -> Views:
-    """Write every view the manifest asks for, in layer order per kind: classify, ner, relations.
+@dataclass(frozen=True)
+class ViewPlan:
+    """The views a build gets, as the workers that write a shard's views need them (it is pickled)."""
 
-    One read of the article shards, a batch of articles at a time, serves them all: classify views
-    are filtered here, the rows of the NER and relations views are built by `engine` (default: here).
-    """
+    configs: tuple[str, ...] = ()
+    specs: tuple[_RowSpec, ...] = ()
+    schemas: tuple[pa.Schema, ...] = ()
+
+
+def view_jobs(manifest: Manifest) -> list[ViewJob]:
+    """Every view the manifest asks for, in layer order per kind: classify, ner, relations."""
     wanted = manifest.views
     layers = manifest.layers
     span_layers = {name: layer for name, layer in layers.items() if layer.kind == "span"}
     jobs = []
     if wanted.classify:
-        jobs += [_Job(ViewReport(classify_config(name), "classify", name), classify_features(layer),
+        jobs += [ViewJob(ViewReport(classify_config(name), "classify", name), classify_features(layer),
                       _RowSpec("classify", name, multi=layer.multi))
                  for name, layer in layers.items() if layer.kind == "document"]
     if wanted.ner:
-        jobs += [_Job(ViewReport(ner.ner_config(name), "ner", name), ner.ner_features(layer, wanted.tagging),
+        jobs += [ViewJob(ViewReport(ner.ner_config(name), "ner", name), ner.ner_features(layer, wanted.tagging),
                       _RowSpec("ner", name, wanted.tagging, span_layers))
                  for name, layer in span_layers.items()]
     if wanted.relations:
-        jobs += [_Job(ViewReport(relations.relations_config(name), "relations", name),
+        jobs += [ViewJob(ViewReport(relations.relations_config(name), "relations", name),
                       relations.relations_features(layer), _RowSpec("relations", name, span_layers=span_layers))
                  for name, layer in layers.items() if layer.kind == "relation"]
+    return jobs
+
+
+def view_plan(jobs: list[ViewJob]) -> ViewPlan:
+    return ViewPlan(tuple(job.report.config for job in jobs), tuple(job.spec for job in jobs),
+                    tuple(job.features.arrow_schema for job in jobs))
+
+
+def collect_views(jobs: list[ViewJob], shards: dict[str, dict[str, list[Path]]]) -> Views:
+    """The views of a build whose shards are written (`shards`: config → split → files, every config);
+    `jobs` carry the reports merged from every shard (`merge_report`). A view without rows is left out."""
     views = Views()
-    if jobs:
-        _write_jobs(views, staging, engine or InProcess(), jobs, article_shards)
+    for job in jobs:
+        for split, written in shards.get(job.report.config, {}).items():
+            _keep(views, job.report.config, split, written)
+        _register(views, job.report, job.features)
     return views
 
 
-def _article_batches(files: list[Path], columns: list[str]) -> Iterator[pa.RecordBatch]:
-    # Small batches: the NER and relations views turn each into Python rows.
-    for path in files:
-        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+def merge_report(total: ViewReport, split: str, before: int, part: ViewReport) -> None:
+    """Add a shard's report to the build's; `before`: the view's rows in `split` before that shard."""
+    total.counts.update(part.counts)
+    if part.example is not None:
+        total.offer(split, before + part.example_index, part.example, part.example_is_good)
 
 
 def _add_classified(report: ViewReport, multi: bool, writer: ParquetSplitWriter, batch: pa.RecordBatch) -> None:
@@ -135,8 +147,8 @@ def _add_classified(report: ViewReport, multi: bool, writer: ParquetSplitWriter,
 
 @dataclass(frozen=True)
 class _RowSpec:
-    """What one view takes from a batch of articles: a classify view's rows are filtered by the
-    driver; the others' are built by `view_rows` (sent to the engine's workers)."""
+    """What one view takes from a batch of articles: a classify view's rows are filtered in Arrow;
+    the others' are built by `view_rows`."""
 
     kind: str  # "classify", "ner" or "relations"
     layer: str
@@ -169,13 +181,12 @@ def view_rows(specs: tuple[_RowSpec, ...], batch: pa.RecordBatch) -> list[tuple[
 
 
 @dataclass
-class _Job:
-    """One view written by `_write_jobs`."""
+class ViewJob:
+    """One view of the build: its report (merged from every shard's), features and row spec."""
 
     report: ViewReport
     features: Any
     spec: _RowSpec
-    written: dict[str, list[Path]] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,52 +215,49 @@ class _Chunks:
         return self.writer.close()
 
 
-def _write_jobs(views: Views, staging: Path, engine: Engine, jobs: list[_Job],
-                article_shards: dict[str, list[Path]]) -> None:
-    """Every view, split by split, a batch of articles at a time (in batch order whatever runs them)."""
-    built = [job for job in jobs if job.spec.kind != "classify"]
-    specs = tuple(job.spec for job in built)
-    sent = list(dict.fromkeys(column for spec in specs for column in spec.columns()))
-    read = list(dict.fromkeys([*sent, *(column for job in jobs for column in job.spec.columns())]))
-    for split, files in article_shards.items():
-        # A classify view's rows go straight to its writer; the others' are chunked as they come.
-        chunks = {id(job): _Chunks(ParquetSplitWriter(staging / "data" / job.report.config, split,
-                                                      job.features.arrow_schema)) for job in jobs}
-        for batch, made in _with_rows(engine, specs, _article_batches(files, read), sent):
-            for job in jobs:
-                if job.spec.kind == "classify":
-                    _add_classified(job.report, job.spec.multi, chunks[id(job)].writer, batch)
-            for job, ((rows, per_article, good), counts) in zip(built, made, strict=True):
-                chunk = chunks[id(job)]
-                job.report.counts.update(counts)
-                rows = pa.RecordBatch.from_arrays(rows.columns, schema=chunk.writer.schema)
-                _offer_example(job.report, split, chunk.writer.rows + chunk.waiting, rows, good)
-                chunk.add(rows, per_article)
-        for job in jobs:
-            if job.spec.kind == "classify":
-                job.report.counts["rows"] += chunks[id(job)].writer.rows
-            job.written[split] = chunks[id(job)].close()
-    for job in jobs:  # configs and splits in the order the one-view-at-a-time spelling gave them
-        for split, written in job.written.items():
-            _keep(views, job.report.config, split, written)
-        _register(views, job.report, job.features)
+@dataclass
+class ShardViews:
+    """A shard's views as written: config → files (in the shard's folder), reports and rows."""
+
+    files: dict[str, list[str]]
+    reports: dict[str, ViewReport]
+    rows: dict[str, int]
 
 
-def _with_rows(engine: Engine, specs: tuple[_RowSpec, ...], batches: Iterator[pa.RecordBatch],
-               columns: list[str]) -> Iterator[tuple[pa.RecordBatch, list[tuple[BatchRows, Counter]]]]:
-    """Each batch with what `view_rows` made of its `columns` (nothing without specs), in order."""
-    if not specs:
-        yield from ((batch, []) for batch in batches)
-        return
-    handed_out: deque[pa.RecordBatch] = deque()  # the batches the engine holds, oldest first
+class ShardViewWriter:
+    """The views of one shard's articles, written by the worker that writes the shard, a batch of
+    article rows at a time (each article's view rows depend on that article alone)."""
 
-    def hand_out() -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            handed_out.append(batch)
-            yield batch.select(columns)
+    def __init__(self, plan: ViewPlan, split: str, out: Path) -> None:
+        self.plan, self.split = plan, split
+        self.reports = [ViewReport(config, spec.kind, spec.layer) for config, spec in zip(plan.configs, plan.specs,
+                                                                                           strict=True)]
+        self.chunks = [_Chunks(ParquetSplitWriter(out / config, split, schema))
+                       for config, schema in zip(plan.configs, plan.schemas, strict=True)]
+        self.built = [i for i, spec in enumerate(plan.specs) if spec.kind != "classify"]
 
-    for made in engine.map(view_rows, specs, hand_out()):
-        yield handed_out.popleft(), made
+    def add(self, articles: pa.RecordBatch) -> None:
+        for spec, report, chunk in zip(self.plan.specs, self.reports, self.chunks, strict=True):
+            if spec.kind == "classify":
+                _add_classified(report, spec.multi, chunk.writer, articles)
+        made = view_rows(tuple(self.plan.specs[i] for i in self.built), articles) if self.built else []
+        for i, ((rows, per_article, good), counts) in zip(self.built, made, strict=True):
+            chunk, report = self.chunks[i], self.reports[i]
+            report.counts.update(counts)
+            rows = pa.RecordBatch.from_arrays(rows.columns, schema=chunk.writer.schema)
+            _offer_example(report, self.split, chunk.writer.rows + chunk.waiting, rows, good)
+            chunk.add(rows, per_article)
+
+    def close(self) -> ShardViews:
+        files, rows = {}, {}
+        for spec, report, chunk in zip(self.plan.specs, self.reports, self.chunks, strict=True):
+            written = chunk.close()
+            rows[report.config] = chunk.writer.rows
+            if spec.kind == "classify":
+                report.counts["rows"] += chunk.writer.rows
+            if written:
+                files[report.config] = [str(p) for p in written]
+        return ShardViews(files, {report.config: report for report in self.reports}, rows)
 
 
 def _flush_points(per_article: np.ndarray, waiting: int) -> list[int]:
