@@ -3,6 +3,7 @@ views sharded with their articles, and the same bytes when workers cannot see th
 
 from __future__ import annotations
 
+import errno
 import json
 import pickle
 import sys
@@ -19,6 +20,7 @@ from conftest import REPO
 import toolkit.export as export_module
 import toolkit.export.shards as shards_module
 from toolkit.engines import EngineOptions
+from toolkit.errors import ToolkitError
 from toolkit.export import export
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -95,3 +97,17 @@ def test_workers_that_cannot_see_the_staging_folder_give_the_same_bytes(corpus, 
 
     monkeypatch.setattr(export_module, "open_engine", elsewhere)
     assert _files(export(corpus, format=fmt, out_dir=tmp_path / "dist").output) == here
+
+
+def test_a_full_staging_folder_while_shards_are_written_is_one_error_naming_it(corpus, tmp_path, monkeypatch):
+    def full(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")  # as pyarrow raises it: no file name
+
+    monkeypatch.setattr(shards_module, "_write_rows", full)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with pytest.raises(ToolkitError, match="No space left on device") as raised:
+        export(corpus, format="hf", out_dir=tmp_path / "dist", temp_dir=temp, engine=EngineOptions(workers=1))
+    assert str(temp) in raised.value.message and raised.value.exit_code == 2
+    assert list(temp.iterdir()) == []  # the staging folder is gone
+    assert not (tmp_path / "dist" / "synthetic-news").exists()  # no partial build

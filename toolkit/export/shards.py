@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from toolkit.store import StagingStore
 # enough that a shard's fixed costs do not show, small enough that a 100k-article corpus (~300 MB)
 # gives the workers of one machine several shards to share, and a worker holds one shard at a time.
 SHARD_SOURCE_BYTES = 96 * 1024 * 1024
+COPY_BUFFER_BYTES = 4 * 1024 * 1024  # records DuckDB holds per shard file while it copies them out
 
 WriterFactory = Callable[[str, str, Path], SplitWriter]  # (config, split, folder) → that config's writer
 
@@ -150,16 +152,25 @@ def _stored(split: str, articles: pa.Table, annotations: pa.Table) -> Iterator[l
                for i in range(end - start)]
 
 
-# Per accepted article in read order: its number, split, the bytes of its record and annotations,
-# and its shard — the split cut into equal runs of bytes, as many as `SHARD_SOURCE_BYTES` asks.
+# Per accepted article: the bytes of its record and of its annotations' records. A narrow table of
+# its own, so that no later join, sort or window carries the records (at 200k articles a window
+# over the joined rows ran out of the 256MB memory limit).
+_SIZES = """
+SELECT a.k, a.id, a.bytes + coalesce(n.bytes, 0) AS bytes, a.bytes AS article_bytes,
+       coalesce(n.bytes, 0) AS annotation_bytes, coalesce(n.count, 0) AS annotations
+FROM (SELECT k, id, octet_length(data) AS bytes FROM accepted_articles) a
+LEFT JOIN (SELECT article_id, sum(octet_length(data)) AS bytes, count(*) AS count FROM accepted_annotations
+           GROUP BY article_id) n
+    ON n.article_id = a.id
+"""
+
+# Per accepted article in read order: its number, split and shard — the split cut into equal runs
+# of bytes, as many as `SHARD_SOURCE_BYTES` asks.
 _PLAN = """
 CREATE OR REPLACE TABLE export_articles AS
 WITH sized AS (
-    SELECT row_number() OVER (ORDER BY a.k) - 1 AS rn, a.k, a.id, s.split,
-           octet_length(a.data) + coalesce(n.bytes, 0) AS bytes
-    FROM accepted_articles a JOIN article_split s USING (k)
-    LEFT JOIN (SELECT article_id, sum(octet_length(data)) AS bytes FROM accepted_annotations GROUP BY article_id) n
-        ON n.article_id = a.id),
+    SELECT row_number() OVER (ORDER BY z.k) - 1 AS rn, z.k, z.id, s.split, z.bytes
+    FROM scratch.export_sizes z JOIN article_split s USING (k)),
 running AS (
     SELECT *, sum(bytes) OVER (PARTITION BY split ORDER BY rn) - bytes AS before,
            sum(bytes) OVER (PARTITION BY split) AS total FROM sized)
@@ -170,18 +181,29 @@ SELECT rn, k, id, split, CAST(floor(before * ceil(total / {target}) / total) AS 
 def plan_shards(store: StagingStore, folder: Path) -> list[Shard]:
     """Number and cut the accepted articles, copy each shard's records under `folder`; the shards in
     split order, then shard order (the order their files take in the build)."""
+    store.scratch_table("export_sizes", _SIZES)
     store.execute(_PLAN.format(target=SHARD_SOURCE_BYTES))
+    articles, article_bytes, annotations, annotation_bytes = store.rows(
+        "SELECT count(*), sum(article_bytes), sum(annotations), sum(annotation_bytes) FROM export_sizes")[0]
+    store.drop_scratch("export_sizes")
     folder.mkdir(parents=True, exist_ok=True)  # DuckDB creates the partition folders, not their parents
     copies = {
-        "articles": "SELECT e.split, e.shard, e.rn, e.id, a.data "
-                    "FROM accepted_articles a JOIN export_articles e USING (k)",
-        "annotations": "SELECT e.split, e.shard, e.rn, a.k, a.sub, a.data "
-                       "FROM accepted_annotations a JOIN export_articles e ON e.id = a.article_id",
+        "articles": ("SELECT e.split, e.shard, e.rn, e.id, a.data "
+                     "FROM accepted_articles a JOIN export_articles e USING (k)", articles, article_bytes),
+        "annotations": ("SELECT e.split, e.shard, e.rn, a.k, a.sub, a.data "
+                        "FROM accepted_annotations a JOIN export_articles e ON e.id = a.article_id",
+                        annotations, annotation_bytes),
     }
-    for config, sql in copies.items():
+    for config, (sql, rows, size) in copies.items():
+        # DuckDB buffers 524,288 rows per partition before it writes them, and a Parquet row group
+        # of 122,880 rows per open file: with records for rows, far past the memory limit (the
+        # export of 200k articles ran out of it). Both are cut to ~`COPY_BUFFER_BYTES` of records.
+        per_buffer = max(256, COPY_BUFFER_BYTES * (rows or 0) // max(int(size or 0), 1))
+        store.execute(f"SET partitioned_write_flush_threshold = {per_buffer}")
         target = str(folder / config).replace("'", "''")
-        store.execute(f"COPY ({sql}) TO '{target}' "
-                      "(FORMAT parquet, COMPRESSION uncompressed, PARTITION_BY (split, shard))")
+        store.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, COMPRESSION uncompressed, "
+                      f"ROW_GROUP_SIZE {per_buffer}, PARTITION_BY (split, shard))")
+    store.execute("RESET partitioned_write_flush_threshold")
     shards = []
     for split, shard in store.rows("SELECT DISTINCT split, shard FROM export_articles"):
         held = [tuple(str(p) for p in sorted((folder / config / f"split={split}" / f"shard={shard}").glob("*.parquet")))
@@ -218,18 +240,20 @@ def write_shards(
     results = engine.map(write_shard, ShardJob(context, make_writer, view_plan(views)), tasks)
     reports = {job.report.config: job.report for job in views}
     view_rows_before: Counter = Counter()  # (config, split) → the view's rows in the shards merged so far
-    for shard, written in zip(planned, results, strict=True):
-        stats.merge(written.stats)
-        if written.views is not None:
-            for config, report in written.views.reports.items():
-                merge_report(reports[config], shard.split, view_rows_before[(config, shard.split)], report)
-                view_rows_before[(config, shard.split)] += written.views.rows[config]
-        for config, files in written.files.items():
-            made = written.contents[config] if written.contents else [Path(f) for f in files]
-            pieces.setdefault((config, shard.split), []).extend(made)
-        done += written.articles
-        if on_progress is not None:
-            on_progress(done, total)
+    # Workers that share the staging folder write the shards there: a full disk is its fault.
+    with store.guarded() if engine.shares_files else nullcontext():
+        for shard, written in zip(planned, results, strict=True):
+            stats.merge(written.stats)
+            if written.views is not None:
+                for config, report in written.views.reports.items():
+                    merge_report(reports[config], shard.split, view_rows_before[(config, shard.split)], report)
+                    view_rows_before[(config, shard.split)] += written.views.rows[config]
+            for config, files in written.files.items():
+                made = written.contents[config] if written.contents else [Path(f) for f in files]
+                pieces.setdefault((config, shard.split), []).extend(made)
+            done += written.articles
+            if on_progress is not None:
+                on_progress(done, total)
     result: dict[str, dict[str, list[Path]]] = {}
     for config in [*CONFIGS, *reports]:
         for split in SPLIT_ORDER:
