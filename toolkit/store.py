@@ -73,6 +73,8 @@ _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("art
 _TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "acc_art": _ACCEPTED_ARTICLES,
            "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS}
 
+_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
+
 STAGE_PREFIX = "news-toolkit-stage-"  # folders in TMPDIR; a killed run's are swept by the next run
 
 _SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
@@ -220,6 +222,11 @@ class StagingStore:
     def execute(self, sql: str, parameters: list[Any] | None = None) -> None:
         with self.guarded():
             self.con.execute(sql, parameters or [])
+
+    def memory_limit_bytes(self) -> int:
+        """DuckDB's memory limit in bytes (it shows it as '244.1 MiB')."""
+        number, unit = self.scalar("SELECT current_setting('memory_limit')").split()
+        return int(float(number) * _UNITS[unit])
 
     def scratch_table(self, name: str, sql: str) -> None:
         """Create (or replace) working table `name` from a query, in memory (see the constructor)."""

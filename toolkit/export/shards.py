@@ -47,7 +47,6 @@ from toolkit.store import StagingStore
 # enough that a shard's fixed costs do not show, small enough that a 100k-article corpus (~300 MB)
 # gives the workers of one machine several shards to share, and a worker holds one shard at a time.
 SHARD_SOURCE_BYTES = 96 * 1024 * 1024
-COPY_BUFFER_BYTES = 4 * 1024 * 1024  # records DuckDB holds per shard file while it copies them out
 
 WriterFactory = Callable[[str, str, Path], SplitWriter]  # (config, split, folder) → that config's writer
 
@@ -183,33 +182,72 @@ def plan_shards(store: StagingStore, folder: Path) -> list[Shard]:
     split order, then shard order (the order their files take in the build)."""
     store.scratch_table("export_sizes", _SIZES)
     store.execute(_PLAN.format(target=SHARD_SOURCE_BYTES))
-    articles, article_bytes, annotations, annotation_bytes = store.rows(
-        "SELECT count(*), sum(article_bytes), sum(annotations), sum(annotation_bytes) FROM export_sizes")[0]
     store.drop_scratch("export_sizes")
-    folder.mkdir(parents=True, exist_ok=True)  # DuckDB creates the partition folders, not their parents
+    planned = store.rows("SELECT DISTINCT split, shard FROM export_articles")
+    shards = sorted((Shard(split, int(shard)) for split, shard in planned),
+                    key=lambda s: (SPLIT_ORDER.index(s.split), s.index))
+    numbers = {(s.split, s.index): n for n, s in enumerate(shards)}
+    # Each shard's number, in the rows, as `s`: 3 splits at most, so shard * 3 + split's place.
+    key = "e.shard * 3 + list_position(['train', 'validation', 'test'], e.split) - 1 AS s"
     copies = {
-        "articles": ("SELECT e.split, e.shard, e.rn, e.id, a.data "
-                     "FROM accepted_articles a JOIN export_articles e USING (k)", articles, article_bytes),
-        "annotations": ("SELECT e.split, e.shard, e.rn, a.k, a.sub, a.data "
-                        "FROM accepted_annotations a JOIN export_articles e ON e.id = a.article_id",
-                        annotations, annotation_bytes),
+        "articles": f"SELECT {key}, e.rn, e.id, a.data FROM accepted_articles a JOIN export_articles e USING (k)",
+        "annotations": f"SELECT {key}, e.rn, a.k, a.sub::BIGINT AS sub, a.data "
+                       "FROM accepted_annotations a JOIN export_articles e ON e.id = a.article_id",
     }
-    for config, (sql, rows, size) in copies.items():
-        # DuckDB buffers 524,288 rows per partition before it writes them, and a Parquet row group
-        # of 122,880 rows per open file: with records for rows, far past the memory limit (the
-        # export of 200k articles ran out of it). Both are cut to ~`COPY_BUFFER_BYTES` of records.
-        per_buffer = max(256, COPY_BUFFER_BYTES * (rows or 0) // max(int(size or 0), 1))
-        store.execute(f"SET partitioned_write_flush_threshold = {per_buffer}")
-        target = str(folder / config).replace("'", "''")
-        store.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, COMPRESSION uncompressed, "
-                      f"ROW_GROUP_SIZE {per_buffer}, PARTITION_BY (split, shard))")
-    store.execute("RESET partitioned_write_flush_threshold")
-    shards = []
-    for split, shard in store.rows("SELECT DISTINCT split, shard FROM export_articles"):
-        held = [tuple(str(p) for p in sorted((folder / config / f"split={split}" / f"shard={shard}").glob("*.parquet")))
-                for config in ("articles", "annotations")]
-        shards.append(Shard(split, int(shard), *held))
-    return sorted(shards, key=lambda s: (SPLIT_ORDER.index(s.split), s.index))
+    files: dict[str, dict[int, str]] = {}
+    for config, sql in copies.items():
+        written = _copy_by_shard(store, sql, folder / config, store.memory_limit_bytes() // 4)
+        files[config] = {numbers[(SPLIT_ORDER[s % 3], s // 3)]: path for s, path in written.items()}
+    return [Shard(s.split, s.index, *(_held(files[config], n) for config in ("articles", "annotations")))
+            for n, s in enumerate(shards)]
+
+
+def _held(files: dict[int, str], number: int) -> tuple[str, ...]:
+    return (files[number],) if number in files else ()
+
+
+def _copy_by_shard(store: StagingStore, sql: str, folder: Path, budget: int) -> dict[int, str]:
+    """Stream the rows of `sql` (shard number `s` first) from the store into one Parquet file per
+    shard under `folder`; shard number → file.
+
+    The driver only moves Arrow batches here (no row becomes a Python object). Rows wait per shard
+    until `budget` bytes are waiting in all, then the biggest shard's go out as a row group. DuckDB's
+    own partitioned COPY buffered 524,288 rows per shard (out of memory at 200k articles), and with
+    smaller buffers hung at 1M articles (every thread idle, the statement never ending).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    waiting: dict[int, list[pa.RecordBatch]] = {}
+    sizes: Counter = Counter()
+
+    def flush(shard: int) -> None:
+        table = pa.Table.from_batches(waiting.pop(shard))
+        if shard not in writers:
+            writers[shard] = pq.ParquetWriter(folder / f"{shard}.parquet", table.schema, compression="none",
+                                              write_statistics=False)
+        writers[shard].write_table(table, row_group_size=table.num_rows)
+        del sizes[shard]
+
+    try:
+        for batch in store.reader(sql):
+            numbers = batch.column(0).to_numpy()
+            order = np.argsort(numbers, kind="stable")
+            rows = batch.drop_columns([batch.schema.names[0]])
+            found, starts = np.unique(numbers[order], return_index=True)
+            for shard, start, end in zip(found.tolist(), starts.tolist(), [*starts[1:].tolist(), len(order)],
+                                         strict=True):
+                # A copy per shard (not a slice of one sorted copy): what waits holds no other shard's rows.
+                part = rows.take(pa.array(order[start:end]))
+                waiting.setdefault(shard, []).append(part)
+                sizes[shard] += part.nbytes
+            while sizes and sum(sizes.values()) > budget:
+                flush(sizes.most_common(1)[0][0])
+        for shard in list(waiting):
+            flush(shard)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return {shard: str(folder / f"{shard}.parquet") for shard in writers}
 
 
 def write_shards(

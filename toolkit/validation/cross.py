@@ -120,7 +120,6 @@ CONFLICT_RULES: dict[str, str] = {
 # disk, and took a fifth longer. The copy is then made after them.
 _COPY_BYTES_PER_ROW = 160
 _ANNK = "SELECT * EXCLUDE (data, quoted, too_long) FROM ann"
-_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
 
 # With the fast path off every article is "in conflict": the resolver then judges every record,
 # which is the reference the set-based pass must equal.
@@ -133,7 +132,7 @@ def find_conflicts(store: StagingStore, fast: bool = True) -> tuple[int, int]:
     # The articles' ids go into DuckDB's own storage once: every rule joins them. Not their titles
     # and texts (186 MB at 100k articles): the span rule reads those once, from the staged files.
     store.scratch_table("artk", "SELECT k, ok, id FROM art")
-    copy_first = store.scalar("SELECT count(*) FROM ann") * _COPY_BYTES_PER_ROW <= _memory_limit(store) // 4
+    copy_first = store.scalar("SELECT count(*) FROM ann") * _COPY_BYTES_PER_ROW <= store.memory_limit_bytes() // 4
     if copy_first:
         store.scratch_table("annk", _ANNK)
     else:
@@ -154,12 +153,6 @@ def find_conflicts(store: StagingStore, fast: bool = True) -> tuple[int, int]:
                   "SELECT a.* FROM annk a ANTI JOIN conflicts c ON a.article_id = c.id WHERE a.ok")
     articles = store.scalar("SELECT count(*) FROM artk a ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok")
     return articles, store.scalar("SELECT count(*) FROM clean_annk")
-
-
-def _memory_limit(store: StagingStore) -> int:
-    """The store's memory limit in bytes (DuckDB shows it as '244.1 MiB')."""
-    number, unit = store.scalar("SELECT current_setting('memory_limit')").split()
-    return int(float(number) * _UNITS[unit])
 
 
 def accepted_views(store: StagingStore) -> None:
