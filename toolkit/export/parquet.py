@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 
 # The Hub's viewer wants row groups of at most a few hundred MB; datasets itself uses 100 MB
 # row groups and 500 MB shards (HF_NOTES.md). Smaller row groups keep our memory low; 10k rows
-# give streaming shuffles something to shuffle, and 250 MB shards let `IterableDataset.shard`
-# spread a big split over DataLoader workers (n_shards > 1).
+# give streaming shuffles something to shuffle. Shards are planned by `shards.SHARD_SOURCE_BYTES`
+# (several per big split, so `IterableDataset.shard` spreads it over DataLoader workers); the cap
+# here only splits a shard whose Parquet would still pass 250 MB (records that barely compress).
 ROW_GROUP_BYTES = 32 * 1024 * 1024
 ROW_GROUP_ROWS = 10_000
 SHARD_BYTES = 250 * 1024 * 1024

@@ -2,13 +2,13 @@
 
 The driver numbers the accepted articles in read order and cuts each split into shards of about
 `SHARD_SOURCE_BYTES` of records (an article and its annotations, as validated), of equal size, so
-which shard an article lands in depends on the data alone. DuckDB copies each shard's records
-into the staging folder (one statement per config, partitioned by split and shard, out of core).
+which shard an article lands in depends on the data alone. The driver streams each config's
+records out of DuckDB as Arrow batches into one staging file per shard (`_copy_by_shard`).
 A worker then reads one shard, puts it back in read order, builds its rows batch by batch
 (`rows.build_batch`) and writes its Parquet or JSON Lines files. The driver receives statistics
 and file names only, and gives the files their final `<split>-NNNNN-of-NNNNN` names, split by split
 in shard order. So the bytes depend neither on the engine nor on the number of workers, and no
-record passes through the driver's Python.
+record becomes a Python object in the driver.
 
 Workers that cannot see the staging folder (Ray nodes on other machines without
 `--shared-storage`) get their shard's records in the task and hand back the files' bytes.
