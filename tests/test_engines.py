@@ -161,3 +161,24 @@ def test_workers_read_their_own_byte_ranges(corpus, monkeypatch):
     monkeypatch.setattr(readers_module, "RANGE_BYTES", 20_000)
     monkeypatch.setattr(driver, "iter_blocks", driver_reads_lines)
     assert _summary(validate(corpus, engine=TWO)) == expected
+
+
+def _twice(context: int, batch: int) -> int:
+    return context * batch
+
+
+def test_a_pool_hands_out_at_most_in_flight_batches_ahead_of_the_results():
+    from toolkit.engines import local
+
+    pulled: list[int] = []
+
+    def batches():
+        for i in range(20):
+            pulled.append(i)
+            yield i
+
+    with local.open(2) as pool:
+        results = pool.map(_twice, 2, batches(), in_flight=3)
+        assert next(results) == 0
+        assert len(pulled) == 3  # the driver held three batches, not the pool's usual four
+        assert list(results) == [2 * i for i in range(1, 20)]

@@ -80,7 +80,10 @@ class _Elsewhere:
     shares_files = False
     reads_inputs = False
 
-    def map(self, fn: Any, context: Any, batches: Any) -> Iterator[Any]:
+    in_flight: list[int | None] = []
+
+    def map(self, fn: Any, context: Any, batches: Any, in_flight: int | None = None) -> Iterator[Any]:
+        self.in_flight.append(in_flight)
         for batch in batches:
             work, item = pickle.loads(pickle.dumps((context, batch)))
             yield pickle.loads(pickle.dumps(fn(work, item)))
@@ -96,7 +99,10 @@ def test_workers_that_cannot_see_the_staging_folder_give_the_same_bytes(corpus, 
         yield _Elsewhere()
 
     monkeypatch.setattr(export_module, "open_engine", elsewhere)
+    _Elsewhere.in_flight.clear()
     assert _files(export(corpus, format=fmt, out_dir=tmp_path / "dist").output) == here
+    # The shards' records travel with their tasks: the driver holds only a few shards at a time.
+    assert shards_module.RECORDS_IN_FLIGHT in _Elsewhere.in_flight
 
 
 def test_a_full_staging_folder_while_shards_are_written_is_one_error_naming_it(corpus, tmp_path, monkeypatch):

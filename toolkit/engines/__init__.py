@@ -53,8 +53,10 @@ class Engine(Protocol):
     # cluster whose nodes see the same files): the driver then hands out byte ranges, not lines.
     reads_inputs: bool
 
-    def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
-        """`fn(context, batch)` for every batch, results in batch order; at most a few batches in flight."""
+    def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any],
+            in_flight: int | None = None) -> Iterator[Any]:
+        """`fn(context, batch)` for every batch, results in batch order; at most a few batches in flight
+        (at most `in_flight` when given: big batches, such as a shard's records, bound the driver's memory)."""
         ...
 
 
@@ -72,8 +74,9 @@ class InProcess:
     shares_files = True
     reads_inputs = True
 
-    def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
-        for batch in batches:
+    def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any],
+            in_flight: int | None = None) -> Iterator[Any]:
+        for batch in batches:  # one at a time: never more than `in_flight`
             yield fn(context, batch)
 
 

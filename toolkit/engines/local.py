@@ -34,12 +34,14 @@ class ProcessPool:
         self._pool = pool
         self._window = workers * IN_FLIGHT_PER_WORKER
 
-    def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
+    def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any],
+            in_flight: int | None = None) -> Iterator[Any]:
+        window = min(self._window, in_flight) if in_flight else self._window
         pending: deque[Future[Any]] = deque()
         try:
             for batch in batches:
                 pending.append(self._pool.submit(fn, context, batch))
-                if len(pending) >= self._window:
+                if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()

@@ -81,13 +81,15 @@ class RayData:
         self.received_bytes = 0  # what the workers' results weighed, pickled (the driver's intake)
         self.batches_by_node: Counter[str] = Counter()  # where the work ran (the benchmark's per-node share)
 
-    def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any]) -> Iterator[Any]:
+    def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any],
+            in_flight: int | None = None) -> Iterator[Any]:
         import ray.data
 
         iterator = iter(batches)
+        size = min(self._window, in_flight) if in_flight else self._window
         index = 0
         while True:
-            window = list(islice(iterator, self._window))
+            window = list(islice(iterator, size))
             if not window:
                 return
             items = [

@@ -48,6 +48,10 @@ from toolkit.store import StagingStore
 # gives the workers of one machine several shards to share, and a worker holds one shard at a time.
 SHARD_SOURCE_BYTES = 96 * 1024 * 1024
 
+# Shards whose records travel with their task (workers that cannot see the staging folder) that the
+# driver may hold at once: each is up to ~`SHARD_SOURCE_BYTES` of records, read and then pickled.
+RECORDS_IN_FLIGHT = 4
+
 WriterFactory = Callable[[str, str, Path], SplitWriter]  # (config, split, folder) → that config's writer
 
 
@@ -275,7 +279,8 @@ def write_shards(
     pieces: dict[tuple[str, str], list[Path | bytes]] = {}
     tasks = _tasks(planned, work / "out", engine.shares_files)
     views = views or []
-    results = engine.map(write_shard, ShardJob(context, make_writer, view_plan(views)), tasks)
+    results = engine.map(write_shard, ShardJob(context, make_writer, view_plan(views)), tasks,
+                         in_flight=None if engine.shares_files else RECORDS_IN_FLIGHT)
     reports = {job.report.config: job.report for job in views}
     view_rows_before: Counter = Counter()  # (config, split) → the view's rows in the shards merged so far
     # Workers that share the staging folder write the shards there: a full disk is its fault.
