@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -254,56 +253,6 @@ class StagingStore:
     def scalar(self, sql: str) -> Any:
         with self.guarded():
             return self.con.execute(sql).fetchall()[0][0]
-
-    def sorted_file(self, sql: str, name: str, row_group_rows: int = 16_384) -> Iterator[pa.RecordBatch]:
-        """The rows of a query with an ORDER BY, written to a Parquet file in the staging folder, then
-        streamed back row group by row group.
-
-        So that the sorted result can be read beside other queries: an open DuckDB stream holds its
-        sorted result in memory, and two of them overran a 256MB limit at 100k articles. Meant for
-        narrow rows: sorting whole records is `bucket_sorted`'s job.
-        """
-        path = self.folder / f"{name}.parquet"
-        with self.guarded():
-            self.con.execute("SET preserve_insertion_order = true")  # COPY then keeps the ORDER BY
-            try:
-                self.con.execute(f"COPY ({sql}) TO '{_setting(str(path))}' "
-                                 f"(FORMAT parquet, COMPRESSION uncompressed, ROW_GROUP_SIZE {row_group_rows})")
-            finally:
-                self.con.execute("SET preserve_insertion_order = false")
-            # pre_buffer would keep every range read until the file is closed: memory growing with the corpus.
-            yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=row_group_rows)
-
-    def bucket_sorted(self, sql: str, bucket: str, order: list[str], buckets: int, name: str
-                      ) -> Iterator[pa.Table]:
-        """The rows of a query (no ORDER BY) sorted by `order`, where the integer column `bucket`
-        (0 <= bucket < `buckets`) orders the rows coarsely: an external bucket sort.
-
-        DuckDB's own ORDER BY of wide rows (annotation records) ran out of memory under a 128MB
-        limit at 200k articles. Here the rows stream out unsorted into one Arrow file per bucket,
-        and each bucket — sized by the caller to fit in memory — is sorted on its own.
-        """
-        folder = self.folder / name
-        folder.mkdir()
-        writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
-        try:
-            with self.guarded():
-                for batch in self.reader(sql):
-                    ids = batch.column(bucket).to_numpy()
-                    for value in np.unique(ids):
-                        if int(value) not in writers:
-                            writers[int(value)] = pa.ipc.new_file(folder / f"{int(value):08d}.arrow", batch.schema)
-                        writers[int(value)].write_batch(batch.filter(pa.array(ids == value)))
-        finally:
-            for writer in writers.values():
-                writer.close()
-        for value in range(buckets):
-            path = folder / f"{value:08d}.arrow"
-            if path.exists():
-                with pa.memory_map(str(path)) as source:
-                    table = pa.ipc.open_file(source).read_all()
-                yield table.sort_by([(column, "ascending") for column in order])
-                path.unlink()
 
     def reader(self, sql: str, batch_rows: int = 8192) -> Iterator[pa.RecordBatch]:
         """The result of a query as Arrow record batches, streamed (not materialised)."""

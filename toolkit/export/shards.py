@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from toolkit.engines import Engine
 from toolkit.export.rows import (
@@ -70,8 +69,8 @@ class Shard:
 
     split: str
     index: int
-    articles: tuple[str, ...] = ()  # Parquet files of (rn, id, data)
-    annotations: tuple[str, ...] = ()  # Parquet files of (rn, k, sub, data)
+    articles: tuple[str, ...] = ()  # Arrow files of (rn, id, data)
+    annotations: tuple[str, ...] = ()  # Arrow files of (rn, k, sub, data)
     out: str | None = None  # the folder the worker writes into; None: it sends the files' bytes back
     tables: tuple[pa.Table, pa.Table] | None = None  # (articles, annotations) when the files are out of reach
 
@@ -114,7 +113,13 @@ def _records(shard: Shard) -> tuple[pa.Table, pa.Table]:
 
 
 def _read(files: tuple[str, ...], config: str) -> pa.Table:
-    return pa.concat_tables([pq.read_table(f) for f in files]) if files else _COLUMNS[config].empty_table()
+    if not files:
+        return _COLUMNS[config].empty_table()
+    tables = []
+    for path in files:
+        with pa.OSFile(path) as source:  # read whole, not mapped: the file goes when the shard is written
+            tables.append(pa.ipc.open_file(source).read_all())
+    return pa.concat_tables(tables)
 
 
 def _write_rows(job: ShardJob, shard: Shard, articles: pa.Table, annotations: pa.Table, out: Path) -> WrittenShard:
@@ -200,7 +205,7 @@ def plan_shards(store: StagingStore, folder: Path) -> list[Shard]:
     }
     files: dict[str, dict[int, str]] = {}
     for config, sql in copies.items():
-        written = _copy_by_shard(store, sql, folder / config, store.memory_limit_bytes() // 4)
+        written = _copy_by_shard(store, sql, folder / config)
         files[config] = {numbers[(SPLIT_ORDER[s % 3], s // 3)]: path for s, path in written.items()}
     return [Shard(s.split, s.index, *(_held(files[config], n) for config in ("articles", "annotations")))
             for n, s in enumerate(shards)]
@@ -210,48 +215,29 @@ def _held(files: dict[int, str], number: int) -> tuple[str, ...]:
     return (files[number],) if number in files else ()
 
 
-def _copy_by_shard(store: StagingStore, sql: str, folder: Path, budget: int) -> dict[int, str]:
-    """Stream the rows of `sql` (shard number `s` first) from the store into one Parquet file per
-    shard under `folder`; shard number → file.
+def _copy_by_shard(store: StagingStore, sql: str, folder: Path) -> dict[int, str]:
+    """Stream the rows of `sql` (shard number `s` first) from the store into one Arrow file per shard
+    under `folder`; shard number → file.
 
-    The driver only moves Arrow batches here (no row becomes a Python object). Rows wait per shard
-    until `budget` bytes are waiting in all, then the biggest shard's go out as a row group. DuckDB's
-    own partitioned COPY buffered 524,288 rows per shard (out of memory at 200k articles), and with
-    smaller buffers hung at 1M articles (every thread idle, the statement never ending).
+    The driver only moves Arrow batches here (no row becomes a Python object), each batch's rows
+    of a shard appended to that shard's file as they come: memory holds one batch. (DuckDB's own
+    partitioned COPY buffered 524,288 rows per shard, out of the memory limit at 200k articles,
+    and with smaller buffers hung at 1M.)
     """
     folder.mkdir(parents=True, exist_ok=True)
-    writers: dict[int, pq.ParquetWriter] = {}
-    waiting: dict[int, list[pa.RecordBatch]] = {}
-    sizes: Counter = Counter()
-
-    def flush(shard: int) -> None:
-        table = pa.Table.from_batches(waiting.pop(shard))
-        if shard not in writers:
-            writers[shard] = pq.ParquetWriter(folder / f"{shard}.parquet", table.schema, compression="none",
-                                              write_statistics=False)
-        writers[shard].write_table(table, row_group_size=table.num_rows)
-        del sizes[shard]
-
+    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
     try:
         for batch in store.reader(sql):
             numbers = batch.column(0).to_numpy()
-            order = np.argsort(numbers, kind="stable")
             rows = batch.drop_columns([batch.schema.names[0]])
-            found, starts = np.unique(numbers[order], return_index=True)
-            for shard, start, end in zip(found.tolist(), starts.tolist(), [*starts[1:].tolist(), len(order)],
-                                         strict=True):
-                # A copy per shard (not a slice of one sorted copy): what waits holds no other shard's rows.
-                part = rows.take(pa.array(order[start:end]))
-                waiting.setdefault(shard, []).append(part)
-                sizes[shard] += part.nbytes
-            while sizes and sum(sizes.values()) > budget:
-                flush(sizes.most_common(1)[0][0])
-        for shard in list(waiting):
-            flush(shard)
+            for shard in np.unique(numbers).tolist():
+                if shard not in writers:
+                    writers[shard] = pa.ipc.new_file(folder / f"{shard}.arrow", rows.schema)
+                writers[shard].write_batch(rows.filter(pa.array(numbers == shard)))
     finally:
         for writer in writers.values():
             writer.close()
-    return {shard: str(folder / f"{shard}.parquet") for shard in writers}
+    return {shard: str(folder / f"{shard}.arrow") for shard in writers}
 
 
 def write_shards(

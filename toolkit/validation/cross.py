@@ -28,16 +28,11 @@ overlaps among one annotator's spans. Annotations without an annotator form one 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from toolkit.hygiene.duplicates import text_roots
 from toolkit.hygiene.text import blank_fields
@@ -164,67 +159,6 @@ def accepted_views(store: StagingStore) -> None:
                   "UNION ALL SELECT k, id, data FROM acc_art")
     store.execute("CREATE VIEW accepted_annotations AS SELECT k, sub, article_id, data FROM clean_ann "
                   "UNION ALL SELECT k, sub, article_id, data FROM acc_ann")
-
-
-def accepted_articles_in_order(store: StagingStore) -> Iterator[pa.Table]:
-    """(k, id, data) of every accepted article, in read order, without sorting records.
-
-    Sorting wide rows (whole articles) overran DuckDB's memory limit at 200k articles, so the order
-    comes from the files instead: staged lines and resolver-accepted articles are both written in
-    read order. Only the keys of the articles to leave out are sorted (narrow rows), and the two
-    streams are merged by key.
-    """
-    excluded = _Keys(store.sorted_file(
-        "SELECT k FROM artk a SEMI JOIN conflicts c ON a.id = c.id WHERE a.ok ORDER BY k", "excluded-articles"))
-    resolved = _batches_of(store.files_in_order("acc_art"), ["k", "id", "data"])
-    pending = pa.table({"k": pa.array([], pa.int64()), "id": pa.array([], pa.string()),
-                        "data": pa.array([], pa.binary())})
-    for batch in _batches_of(store.files_in_order("art"), ["k", "ok", "id", "data", "record"]):
-        keys = batch.column("k").to_numpy()
-        keep = batch.column("ok").to_numpy(zero_copy_only=False) & ~excluded.among(keys)
-        clean = pa.table({"k": batch.column("k"), "id": batch.column("id"),
-                          "data": pc.coalesce(batch.column("record"), batch.column("data"))}).filter(pa.array(keep))
-        last = int(keys[-1])
-        while not pending.num_rows or pending.column("k")[-1].as_py() <= last:
-            more = next(resolved, None)
-            if more is None:
-                break
-            pending = pa.concat_tables([pending, pa.Table.from_batches([more])])
-        before = pc.less_equal(pending.column("k"), last)
-        yield pa.concat_tables([clean, pending.filter(before)]).sort_by("k") if pending.num_rows else clean
-        pending = pending.filter(pc.invert(before))
-    for more in resolved:
-        pending = pa.concat_tables([pending, pa.Table.from_batches([more])])
-    if pending.num_rows:
-        yield pending
-
-
-def _batches_of(paths: list[Path], columns: list[str]) -> Iterator[pa.RecordBatch]:
-    for path in paths:
-        yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(columns=columns)
-
-
-class _Keys:
-    """Membership in a stream of sorted keys, asked in increasing order: holds only the keys not yet passed."""
-
-    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
-        self._batches = iter(batches)
-        self._held = np.empty(0, np.int64)
-        self._done = False
-
-    def among(self, keys: np.ndarray) -> np.ndarray:
-        """Which of `keys` (sorted, after every key asked before) are in the stream."""
-        if not len(keys):
-            return np.zeros(0, bool)
-        while not self._done and (not len(self._held) or self._held[-1] <= keys[-1]):
-            more = next(self._batches, None)
-            if more is None:
-                self._done = True
-            else:
-                self._held = np.concatenate([self._held, more.column(0).to_numpy()])
-        found = np.isin(keys, self._held)
-        self._held = self._held[self._held > keys[-1]]
-        return found
 
 
 # -- the careful spelling: the sequential resolver -----------------------------------------------
