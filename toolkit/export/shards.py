@@ -160,15 +160,13 @@ def _stored(split: str, articles: pa.Table, annotations: pa.Table) -> Iterator[l
                for i in range(end - start)]
 
 
-# Per accepted article: the bytes of its record and of its annotations' records. A narrow table of
+# Per accepted article: the bytes of its record and its annotations' records. A narrow table of
 # its own, so that no later join, sort or window carries the records (at 200k articles a window
 # over the joined rows ran out of the 256MB memory limit).
 _SIZES = """
-SELECT a.k, a.id, a.bytes + coalesce(n.bytes, 0) AS bytes, a.bytes AS article_bytes,
-       coalesce(n.bytes, 0) AS annotation_bytes, coalesce(n.count, 0) AS annotations
+SELECT a.k, a.id, a.bytes + coalesce(n.bytes, 0) AS bytes
 FROM (SELECT k, id, octet_length(data) AS bytes FROM accepted_articles) a
-LEFT JOIN (SELECT article_id, sum(octet_length(data)) AS bytes, count(*) AS count FROM accepted_annotations
-           GROUP BY article_id) n
+LEFT JOIN (SELECT article_id, sum(octet_length(data)) AS bytes FROM accepted_annotations GROUP BY article_id) n
     ON n.article_id = a.id
 """
 
