@@ -4,8 +4,9 @@
   and nothing is published (no build, no rejects, no staging leftovers). A process pool cannot re-run
   a task whose process vanished without risking a second copy of its side effects, so it fails.
 - Ray: Ray re-runs the task on another worker (task retries); the per-range function is pure and
-  its staged file is named by its first key, so a re-run rewrites the same bytes: the build is
-  identical to an undisturbed one.
+  its staged file is named by its first key, and a shard's task writes the same names in its own
+  folder (the driver moves only the files a finished task names), so a re-run rewrites the same
+  bytes: the build is identical to an undisturbed one. Both places are killed, in turn.
 """
 
 from __future__ import annotations
@@ -26,15 +27,22 @@ HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="no SIGKILL on this OS")
 
 SCRIPT = """
-import sys
+import os, sys
+import toolkit.export.shards as shards
 import toolkit.readers as readers
 import toolkit.validation.driver as driver
 from toolkit.cli import main
-from worker_faults import stage_range_failing, stage_range_killing_once
+from worker_faults import stage_range_failing, stage_range_killing_once, write_shard_killing_once
 
 readers.RANGE_BYTES = 20_000  # many ranges: the kill lands in the middle of the run
-driver.stage_range = stage_range_failing if "NEWS_TOOLKIT_TEST_FAILURE" in __import__("os").environ else (
-    stage_range_killing_once)
+shards.SHARD_SOURCE_BYTES = 30_000  # several shards per split, each its own task
+kill = os.environ.get("NEWS_TOOLKIT_TEST_KILL_IN", "")
+if "NEWS_TOOLKIT_TEST_FAILURE" in os.environ:
+    driver.stage_range = stage_range_failing
+elif kill == "staging":
+    driver.stage_range = stage_range_killing_once
+elif kill == "shard":
+    shards.write_shard = write_shard_killing_once
 sys.argv = ["news-toolkit", *sys.argv[1:]]
 main()
 """
@@ -45,9 +53,10 @@ def corpus(tmp_path_factory) -> Path:
     return generate(tmp_path_factory.mktemp("faults") / "c", 300, seed=3, broken=0.05).parent
 
 
-def _export(corpus: Path, out: Path, marker: Path, *engine: str, failure: str = "") -> subprocess.CompletedProcess:
+def _export(corpus: Path, out: Path, marker: Path, *engine: str, failure: str = "", kill: str = "staging"
+            ) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "NEWS_TOOLKIT_TEST_KILL_MARKER": str(marker)}
+           "NEWS_TOOLKIT_TEST_KILL_MARKER": str(marker), "NEWS_TOOLKIT_TEST_KILL_IN": kill}
     if failure:
         env["NEWS_TOOLKIT_TEST_FAILURE"] = failure
     return subprocess.run([sys.executable, "-c", SCRIPT, "export", str(corpus), "--out", str(out), "--skip-invalid",
@@ -58,9 +67,10 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_local_engine_fails_cleanly_when_a_worker_is_killed(corpus, tmp_path):
+@pytest.mark.parametrize("kill", ["staging", "shard"])
+def test_local_engine_fails_cleanly_when_a_worker_is_killed(corpus, tmp_path, kill):
     out = tmp_path / "dist"
-    result = _export(corpus, out, tmp_path / "killed", "--workers", "2")
+    result = _export(corpus, out, tmp_path / "killed", "--workers", "2", kill=kill)
     assert (tmp_path / "killed").exists()  # a worker really was killed
     assert result.returncode == 2, result.stderr
     assert "a worker process died" in result.stderr and "Traceback" not in result.stderr
@@ -68,12 +78,12 @@ def test_local_engine_fails_cleanly_when_a_worker_is_killed(corpus, tmp_path):
     assert not out.exists() or [p.name for p in out.iterdir() if not p.name.startswith(".")] == []
 
 
-def test_ray_reruns_the_killed_task_and_builds_the_same_bytes(corpus, tmp_path):
+@pytest.mark.parametrize("kill", ["staging", "shard"])
+def test_ray_reruns_the_killed_task_and_builds_the_same_bytes(corpus, tmp_path, kill):
     pytest.importorskip("ray")
-    result = _export(corpus, tmp_path / "ray", tmp_path / "killed", "--engine", "ray")
+    result = _export(corpus, tmp_path / "ray", tmp_path / "killed", "--engine", "ray", kill=kill)
     assert (tmp_path / "killed").exists()
-    calm = subprocess.run([sys.executable, "-m", "toolkit", "export", str(corpus), "--out", str(tmp_path / "local"),
-                           "--skip-invalid", "--workers", "1"], capture_output=True, text=True, timeout=600)
+    calm = _export(corpus, tmp_path / "local", tmp_path / "unused", "--workers", "1", kill="")
     assert result.returncode == calm.returncode, result.stderr[-3000:]
     assert "invalid" in calm.stdout + calm.stderr  # the corpus holds invalid records: rejects are compared too
     assert _files(tmp_path / "ray") == _files(tmp_path / "local")

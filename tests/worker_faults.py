@@ -10,18 +10,38 @@ import os
 import signal
 from typing import Any
 
+from toolkit.export import shards
 from toolkit.validation import records
+
+
+def _kill_once() -> None:
+    """SIGKILL this process the first time any process gets here (a marker file says it happened)."""
+    try:
+        fd = os.open(os.environ["NEWS_TOOLKIT_TEST_KILL_MARKER"], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable: the process was killed")
 
 
 def stage_range_killing_once(context: Any, file_range: Any) -> Any:
     """`records.stage_range`, except that the first call anywhere SIGKILLs its own process."""
-    try:
-        fd = os.open(os.environ["NEWS_TOOLKIT_TEST_KILL_MARKER"], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return records.stage_range(context, file_range)
-    os.close(fd)
-    os.kill(os.getpid(), signal.SIGKILL)
-    raise AssertionError("unreachable: the process was killed")
+    _kill_once()
+    return records.stage_range(context, file_range)
+
+
+def write_shard_killing_once(job: Any, shard: Any) -> Any:
+    """`shards.write_shard`, except that the first call anywhere SIGKILLs its own process, half-way:
+    after the shard's files are started, so a re-run meets what the killed one left."""
+    if shard.index == 1:
+        folder = shard.out and os.path.join(shard.out, "articles")
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, f"{shard.split}-00000.parquet.partial"), "wb") as partial:
+                partial.write(b"PAR1 cut short")
+        _kill_once()
+    return shards.write_shard(job, shard)
 
 
 def stage_range_failing(context: Any, file_range: Any) -> Any:
