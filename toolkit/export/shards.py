@@ -171,7 +171,7 @@ LEFT JOIN (SELECT article_id, sum(octet_length(data)) AS bytes FROM accepted_ann
 """
 
 # Per accepted article in read order: its number, split and shard — the split cut into equal runs
-# of bytes, as many as `SHARD_SOURCE_BYTES` asks.
+# of bytes, as many as `SHARD_SOURCE_BYTES` asks — and the shard's number in the build.
 _PLAN = """
 CREATE OR REPLACE TABLE export_articles AS
 WITH sized AS (
@@ -179,8 +179,11 @@ WITH sized AS (
     FROM scratch.export_sizes z JOIN article_split s USING (k)),
 running AS (
     SELECT *, sum(bytes) OVER (PARTITION BY split ORDER BY rn) - bytes AS before,
-           sum(bytes) OVER (PARTITION BY split) AS total FROM sized)
-SELECT rn, k, id, split, CAST(floor(before * ceil(total / {target}) / total) AS BIGINT) AS shard FROM running
+           sum(bytes) OVER (PARTITION BY split) AS total FROM sized),
+numbered AS (
+    SELECT rn, k, id, split, CAST(floor(before * ceil(total / {target}) / total) AS BIGINT) AS shard FROM running)
+-- n: the shard's place in the build, split by split ({splits}), then by shard.
+SELECT *, dense_rank() OVER (ORDER BY list_position([{splits}], split), shard) - 1 AS n FROM numbered
 """
 
 
@@ -188,25 +191,16 @@ def plan_shards(store: StagingStore, folder: Path) -> list[Shard]:
     """Number and cut the accepted articles, copy each shard's records under `folder`; the shards in
     split order, then shard order (the order their files take in the build)."""
     store.scratch_table("export_sizes", _SIZES)
-    store.execute(_PLAN.format(target=SHARD_SOURCE_BYTES))
+    store.execute(_PLAN.format(target=SHARD_SOURCE_BYTES, splits=", ".join(f"'{name}'" for name in SPLIT_ORDER)))
     store.drop_scratch("export_sizes")
-    planned = store.rows("SELECT DISTINCT split, shard FROM export_articles")
-    shards = sorted((Shard(split, int(shard)) for split, shard in planned),
-                    key=lambda s: (SPLIT_ORDER.index(s.split), s.index))
-    numbers = {(s.split, s.index): n for n, s in enumerate(shards)}
-    # Each shard's number, in the rows, as `s`: 3 splits at most, so shard * 3 + split's place.
-    key = "e.shard * 3 + list_position(['train', 'validation', 'test'], e.split) - 1 AS s"
     copies = {
-        "articles": f"SELECT {key}, e.rn, e.id, a.data FROM accepted_articles a JOIN export_articles e USING (k)",
-        "annotations": f"SELECT {key}, e.rn, a.k, a.sub::BIGINT AS sub, a.data "
+        "articles": "SELECT e.n, e.rn, e.id, a.data FROM accepted_articles a JOIN export_articles e USING (k)",
+        "annotations": "SELECT e.n, e.rn, a.k, a.sub::BIGINT AS sub, a.data "
                        "FROM accepted_annotations a JOIN export_articles e ON e.id = a.article_id",
     }
-    files: dict[str, dict[int, str]] = {}
-    for config, sql in copies.items():
-        written = _copy_by_shard(store, sql, folder / config)
-        files[config] = {numbers[(SPLIT_ORDER[s % 3], s // 3)]: path for s, path in written.items()}
-    return [Shard(s.split, s.index, *(_held(files[config], n) for config in ("articles", "annotations")))
-            for n, s in enumerate(shards)]
+    files = {config: _copy_by_shard(store, sql, folder / config) for config, sql in copies.items()}
+    return [Shard(split, shard, *(_held(files[config], n) for config in ("articles", "annotations")))
+            for n, split, shard in store.rows("SELECT DISTINCT n, split, shard FROM export_articles ORDER BY n")]
 
 
 def _held(files: dict[int, str], number: int) -> tuple[str, ...]:
@@ -214,7 +208,7 @@ def _held(files: dict[int, str], number: int) -> tuple[str, ...]:
 
 
 def _copy_by_shard(store: StagingStore, sql: str, folder: Path) -> dict[int, str]:
-    """Stream the rows of `sql` (shard number `s` first) from the store into one Arrow file per shard
+    """Stream the rows of `sql` (shard number `n` first) from the store into one Arrow file per shard
     under `folder`; shard number → file.
 
     The driver only moves Arrow batches here (no row becomes a Python object), each batch's rows
