@@ -5,8 +5,9 @@
 Each row is a fresh process that starts a `ray.cluster_utils.Cluster` of N raylets (one CPU each,
 each its own node with its own object store) and validates, then exports, the generated corpus on
 it. Printed per row: wall time, the time of the parallel part (workers reading byte ranges and
-checking records; for export also workers writing the shards) and of the driver's sequential part
-(cross-record checks in DuckDB, planning and copying the shards, the card), the driver's peak RSS,
+checking records, then checking the partitions' cross-record rules; for export also workers
+writing the shards) and of the driver's sequential part (duplicate clusters, the resolver,
+agreement, planning and copying the shards, the card), the driver's peak RSS,
 the bytes the driver received from the workers, and each node's share of the tasks.
 
 On a 2-core machine three one-CPU nodes oversubscribe the cores, so wall time cannot fall with
@@ -36,6 +37,7 @@ import json, resource, sys, tempfile, time
 import ray
 from ray import cluster_utils
 import toolkit.export.shards as shards
+import toolkit.validation.cross as cross
 import toolkit.validation.driver as driver
 from toolkit.engines import EngineOptions
 from toolkit.engines import ray as ray_engine
@@ -48,6 +50,7 @@ nodes.wait_for_nodes()
 ray.init(address=nodes.address, include_dashboard=False, log_to_driver=False)
 engines, parallel = [], [0.0]
 opened, staged, write_shards, plan_shards = ray_engine.open, driver._staged, shards.write_shards, shards.plan_shards
+check_partitions = cross.check_partitions
 
 class Kept:
     def __init__(self, context):
@@ -62,6 +65,13 @@ def timed_staging(*args):
     start = time.perf_counter()
     yield from staged(*args)
     parallel[0] += time.perf_counter() - start
+
+def timed_partitions(*args, **kwargs):  # the workers' part of the cross-record checks
+    start = time.perf_counter()
+    try:
+        return check_partitions(*args, **kwargs)
+    finally:
+        parallel[0] += time.perf_counter() - start
 
 def timed_writing(*args, **kwargs):  # the workers' part: writing the shards, less the driver's planning
     start = time.perf_counter()
@@ -79,6 +89,7 @@ def timed_planning(*args, **kwargs):
 
 ray_engine.open = lambda options: Kept(opened(options))
 driver._staged = timed_staging
+cross.check_partitions = timed_partitions
 shards.write_shards, shards.plan_shards = timed_writing, timed_planning
 start = time.perf_counter()
 if sys.argv[3] == "export":

@@ -138,6 +138,20 @@ def test_rules_over_the_staged_files_equal_the_careful_path(make_dataset, tmp_pa
     _same_verdicts(make_dataset, tmp_path, monkeypatch, *lines)
 
 
+# The rules run partition by partition (the staged lines cut by article, annotation ids by id): an
+# annotation id used in two articles of different partitions, a relation or an overlap across them,
+# must come out as with one partition. Many collisions put such pairs in nearly every example.
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(corpus(pool=8), st.integers(2, 5), st.booleans())
+def test_rules_checked_in_partitions_equal_the_careful_path(make_dataset, tmp_path, monkeypatch, lines, partitions,
+                                                            big):
+    monkeypatch.setattr(driver, "PARTITION_BYTES", 1)
+    monkeypatch.setattr(driver, "MAX_PARTITIONS", partitions)
+    if big:
+        monkeypatch.setattr(cross, "_COPY_BYTES_PER_ROW", 2**40)
+    _same_verdicts(make_dataset, tmp_path, monkeypatch, *lines)
+
+
 def _ent(ann_id: str, article_id: str, start: int, end: int, label: str = "ORG", by: str | None = None) -> dict:
     return _by({"id": ann_id, "article_id": article_id, "layer": "entities", "label": label, "start": start,
                 "end": end}, by)

@@ -1,9 +1,10 @@
 """The staging store: every line read, as Arrow columns in Parquet files, queried by an embedded DuckDB.
 
 Validation stages each record once (the per-record verdict and the few fields the cross-record
-checks need, plus the line's bytes) as one Parquet file per batch, written by whoever ran the
-batch — a worker process writes its own, so the driver never touches the rows. The cross-record
-checks then run as set operations over these files (`toolkit.validation.cross`), and export reads
+checks need, plus the line's bytes) as Parquet files per batch (the lines cut into partitions by
+article), written by whoever ran the batch — a worker process writes its own, so the driver never
+touches the rows. The cross-record checks then run as set operations over these files, a
+partition at a time and wherever the folder is seen (`toolkit.validation.cross`), and export reads
 the accepted rows back as Arrow. DuckDB works out of core: joins, sorts and window functions stay
 under `memory_limit` and spill to a temporary folder, so memory does not grow with the corpus.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -23,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from toolkit.errors import ToolkitError
@@ -59,6 +63,9 @@ HYGIENE_COLUMNS = pa.schema([
     ("published", pa.int64()), ("sig", pa.binary()),
 ])
 BAND_COLUMNS = pa.schema([("k", pa.int64()), ("band", pa.int16()), ("bucket", pa.int64())])
+# Annotation ids and their articles, partitioned by the annotation id: the one cross-record rule
+# that spans articles (an annotation id used twice) is checked partition by partition over it.
+ANNOTATION_ID_COLUMNS = pa.schema([("id", pa.string()), ("article_id", pa.string())])
 GROUP_KEY_COLUMNS = pa.schema([("k", pa.int64()), ("key", pa.string())])
 
 _DDL = """
@@ -69,8 +76,14 @@ _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("art
                                    ("data", pa.binary())])
 # Tables kept as Parquet files, in read order by file name: the staged lines, and the articles the
 # resolver accepted (written in read order, so they never need sorting with their records).
-_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "acc_art": _ACCEPTED_ARTICLES,
-           "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS}
+_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_ID_COLUMNS,
+           "acc_art": _ACCEPTED_ARTICLES, "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS}
+# The staged lines are cut into partitions by the article they concern (an article by its id, an
+# annotation by its article_id), so every cross-record rule but annotation id uniqueness can be
+# checked one partition at a time, anywhere (toolkit/validation/cross.py); that one rule reads
+# `aid`, partitioned by the annotation id. A partition's files end in `-pNNNNN.parquet`.
+PARTITIONED_BY = {"art": "id", "ann": "article_id", "aid": "id"}
+EMPTY_SUFFIX = "-empty.parquet"
 
 _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
 
@@ -94,14 +107,85 @@ def split_key(key: int) -> tuple[int, int]:
     return key >> LINE_BITS, key & ((1 << LINE_BITS) - 1)
 
 
-def write_staged(folder: Path | str, table: str, batch: pa.RecordBatch) -> None:
-    """Write one batch of staged rows of `table` as `<folder>/<table>/<first key>.parquet`.
+def write_staged(folder: Path | str, table: str, batch: pa.RecordBatch, partitions: int = 1) -> None:
+    """Write one batch of staged rows of `table` as `<folder>/<table>/<first key>.parquet`, or, for
+    the partitioned tables, one `<first key>-pNNNNN.parquet` per partition it has rows in (and the
+    annotations' ids into `aid` likewise).
 
     Batches cover disjoint lines, so names never collide, whichever process writes them. No
     compression: the files live only as long as the run, and are read a few times.
     """
     key = batch.column(0)[0].as_py()
-    path = Path(folder) / table / f"{key:020d}.parquet"
+    if table not in PARTITIONED_BY:
+        _write(Path(folder) / table / f"{key:020d}.parquet", batch)
+        return
+    _write_partitions(Path(folder) / table, key, batch, PARTITIONED_BY[table], partitions)
+    if table == "ann":
+        ids = batch.select(["id", "article_id"]).filter(pc.is_valid(batch.column("id")))
+        if ids.num_rows:
+            _write_partitions(Path(folder) / "aid", key, ids, "id", partitions)
+
+
+def partition_of(values: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndarray:
+    """Each string's partition in [0, partitions): a hash of its UTF-8 bytes, the same in every
+    process and on every machine (Python's `hash` is salted per process); nulls go to partition 0.
+
+    A polynomial hash over the bytes, vectorised (prefix sums of byte × weight, wrapping at 2**64),
+    then finalised with MurmurHash3's mixer so that ids differing in one character spread out.
+    """
+    n = len(values)
+    if partitions == 1 or n == 0:
+        return np.zeros(n, np.int64)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    values = values.cast(pa.large_string())  # 64-bit offsets whatever came in
+    offsets = np.frombuffer(values.buffers()[1], np.int64)[values.offset:values.offset + n + 1]
+    data = values.buffers()[2]
+    chars = (np.frombuffer(data, np.uint8)[offsets[0]:offsets[-1]] if data is not None
+             else np.zeros(0, np.uint8)).astype(np.uint64)
+    lengths = np.diff(offsets)
+    # Each byte's weight is _MULTIPLIER ** (its position in its string): later bytes count differently.
+    positions = np.arange(len(chars), dtype=np.int64) - np.repeat(offsets[:-1] - offsets[0], lengths)
+    longest = int(lengths.max(initial=0))
+    weights = np.cumprod(np.full(max(longest, 1), _MULTIPLIER, np.uint64), dtype=np.uint64)
+    sums = np.concatenate([np.zeros(1, np.uint64), np.cumsum(chars * weights[positions], dtype=np.uint64)])
+    h = sums[offsets[1:] - offsets[0]] - sums[offsets[:-1] - offsets[0]] + lengths.astype(np.uint64)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    parts = (h % np.uint64(partitions)).astype(np.int64)
+    if values.null_count:
+        parts[np.asarray(pc.is_null(values))] = 0
+    return parts
+
+
+_MULTIPLIER = np.uint64(0x100000001B3)  # FNV's 64-bit prime: odd, so no weight is ever 0
+
+
+def partition_files(folder: Path | str, table: str, partitions: int) -> list[list[str]]:
+    """Each partition's staged files of `table`, the empty file first (it gives the columns when a
+    partition has no rows)."""
+    directory = Path(folder) / table
+    empty = [str(p) for p in directory.glob(f"*{EMPTY_SUFFIX}")]
+    found: list[list[str]] = [list(empty) for _ in range(partitions)]
+    for path in sorted(directory.glob("*-p*.parquet")):
+        found[int(path.stem.rsplit("-p", 1)[1])].append(str(path))
+    return found
+
+
+def _write_partitions(directory: Path, key: int, batch: pa.RecordBatch, by: str, partitions: int) -> None:
+    parts = partition_of(batch.column(by), partitions)
+    order = np.argsort(parts, kind="stable")  # read order kept inside each partition
+    ordered = parts[order]
+    taken = batch.take(pa.array(order)) if partitions > 1 else batch
+    for part in np.unique(ordered):
+        lo, hi = np.searchsorted(ordered, part, "left"), np.searchsorted(ordered, part, "right")
+        _write(directory / f"{key:020d}-p{int(part):05d}.parquet", taken.slice(lo, hi - lo))
+
+
+def _write(path: Path, batch: pa.RecordBatch) -> None:
     pq.write_table(pa.Table.from_batches([batch]), path, compression="none", write_statistics=False)
 
 
@@ -128,13 +212,10 @@ class StagingStore:
             # An in-memory database whose blocks spill to `temp_directory` under the memory limit.
             # A database file cost a synchronous write per statement (7.7 ms against 1.0 ms, about
             # 0.3 s of every validation's fixed cost); nothing here needs to outlive the run.
-            self.con = duckdb.connect(":memory:")
+            self.memory_limit = limit
             spill = self.folder / "spill"
             spill.mkdir()
-            self.con.execute(f"SET memory_limit = '{_setting(limit)}'")
-            self.con.execute(f"SET temp_directory = '{_setting(str(spill))}'")
-            self.con.execute("SET preserve_insertion_order = false")
-            self.con.execute("SET enable_progress_bar = false")
+            self.con = _connect(limit, spill)
             self.con.execute(_DDL)
             # Working tables derived from the staged files live in an attached in-memory database:
             # never written to the database file (creating them there cost 7.9 s of 12 s of
@@ -145,8 +226,8 @@ class StagingStore:
             for name, schema in _TABLES.items():
                 (self.spool / name).mkdir(parents=True)
                 # An empty file first: the views below need one to know the columns, even for no input.
-                pq.write_table(schema.empty_table(), self.spool / name / f"{0:020d}-empty.parquet")
-                pattern = _setting(str(self.spool / name / "*.parquet"))
+                pq.write_table(schema.empty_table(), self.spool / name / f"{0:020d}{EMPTY_SUFFIX}")
+                pattern = sql_text(str(self.spool / name / "*.parquet"))
                 self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{pattern}')")
         except duckdb.Error as exc:
             self.close()
@@ -173,13 +254,7 @@ class StagingStore:
         self._owner.close()
 
     def error(self, exc: BaseException) -> ToolkitError:
-        """A DuckDB failure as the one line a user can act on (most are the staging folder's)."""
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if isinstance(exc, duckdb.OutOfMemoryException):
-            return ToolkitError(f"the staging database ran out of memory ({text}); raise --memory-limit, "
-                                f"or give it more room to spill under {self.parent}")
-        return ToolkitError(f"{self.parent}: the staging database failed ({text}); "
-                            "set TMPDIR to a writable folder with free space")
+        return duckdb_failure(self.parent, exc)
 
     @contextmanager
     def guarded(self) -> Iterator[None]:
@@ -196,11 +271,11 @@ class StagingStore:
 
     # -- staging --------------------------------------------------------------------------------
 
-    def add(self, table: str, batch: pa.RecordBatch) -> None:
-        """Stage rows of `table` ('art' or 'ann') that a batch function handed back instead of writing them."""
+    def add(self, table: str, batch: pa.RecordBatch, partitions: int = 1) -> None:
+        """Stage rows of `table` that a batch function handed back instead of writing them."""
         if batch.num_rows:
             with self.guarded():
-                write_staged(self.spool, table, batch)
+                write_staged(self.spool, table, batch, partitions)
 
     def accept(self, articles: list[tuple[int, str, bytes]], annotations: list[tuple[int, int, str, bytes]]) -> None:
         """Keep records the sequential resolver accepted, given in read order: (key, id, bytes) and
@@ -212,20 +287,11 @@ class StagingStore:
                 accepted = _batch(annotations, _ACCEPTED_ANNOTATIONS)  # noqa: F841 (named in the SQL)
                 self.con.execute("INSERT INTO acc_ann SELECT * FROM accepted")
 
-    def files_in_order(self, table: str) -> list[Path]:
-        """The Parquet files of a staged table, in read order (their names are their first keys)."""
-        return sorted((self.spool / table).glob("*.parquet"))
-
     # -- queries --------------------------------------------------------------------------------
 
     def execute(self, sql: str, parameters: list[Any] | None = None) -> None:
         with self.guarded():
             self.con.execute(sql, parameters or [])
-
-    def memory_limit_bytes(self) -> int:
-        """DuckDB's memory limit in bytes (it shows it as '244.1 MiB')."""
-        number, unit = self.scalar("SELECT current_setting('memory_limit')").split()
-        return int(float(number) * _UNITS[unit])
 
     def scratch_table(self, name: str, sql: str) -> None:
         """Create (or replace) working table `name` from a query, in memory (see the constructor)."""
@@ -270,5 +336,53 @@ def _batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:
                                       schema=schema)
 
 
-def _setting(value: str) -> str:
+def duckdb_failure(parent: Path | str, exc: BaseException) -> ToolkitError:
+    """A DuckDB failure as the one line a user can act on (most are the staging folder's, under `parent`)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return ToolkitError(f"the staging database ran out of memory ({text}); raise --memory-limit, "
+                            f"or give it more room to spill under {parent}")
+    return ToolkitError(f"{parent}: the staging database failed ({text}); "
+                        "set TMPDIR to a writable folder with free space")
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """A connection's memory limit in bytes (DuckDB shows it as '244.1 MiB')."""
+    number, unit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0].split()
+    return int(float(number) * _UNITS[unit])
+
+
+@contextmanager
+def open_duckdb(memory_limit: str, spill: Path, parent: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB of its own for a worker's task: in memory, spilling to `spill` (removed afterwards).
+
+    Its failures become the `ToolkitError` the driver's store would raise (naming `parent`, the
+    staging folder's parent): the task may run in a process that cannot send a DuckDB error back.
+    """
+    try:
+        spill.mkdir(parents=True, exist_ok=True)
+        con = _connect(memory_limit, spill)
+    except duckdb.Error as exc:
+        raise duckdb_failure(parent, exc) from None
+    try:
+        yield con
+    except duckdb.Error as exc:
+        raise duckdb_failure(parent, exc) from None
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _connect(memory_limit: str, spill: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory database whose blocks spill to `spill` under `memory_limit`."""
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET memory_limit = '{sql_text(memory_limit)}'")
+    con.execute(f"SET temp_directory = '{sql_text(str(spill))}'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def sql_text(value: str) -> str:
+    """`value` for use inside a single-quoted SQL string."""
     return value.replace("'", "''")

@@ -10,7 +10,11 @@ Every cross-record check except id uniqueness concerns one article. So the work 
    names the articles where the rule *could* fire if every record that passed its own checks were
    accepted. An article none of them names is clean: all of its records are accepted as they are,
    and no Python code runs for them. Id uniqueness is a rule too: an id used twice anywhere makes
-   every article holding it a conflict.
+   every article holding it a conflict. The staged lines are partitioned by article (an article
+   by its id, an annotation by its article's; annotation ids once more by the id itself), so each
+   partition is checked on its own, on a worker, in a DuckDB of its own (`partition_conflicts`);
+   only the ids of articles in conflict travel back. The duplicates policy's rule spans
+   partitions and stays with the driver.
 2. **Sequential resolver** (`Resolver`): the records of the articles in conflict, and the lines
    that failed their own checks, go through the careful checks in read order, each rule's careful
    spelling below next to its set-based one. Clean records cannot conflict with them (their ids
@@ -30,37 +34,39 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
+from toolkit.engines import Engine, InProcess
 from toolkit.hygiene.duplicates import text_roots
 from toolkit.hygiene.text import blank_fields
 from toolkit.manifest import DuplicatePolicy, Layer
 from toolkit.problems import Problem
 from toolkit.readers import RawLine
 from toolkit.rejects import RejectsWriter
-from toolkit.store import StagingStore, split_key
+from toolkit.store import StagingStore, memory_limit_bytes, open_duckdb, partition_files, split_key, sql_text
 from toolkit.validation.records import bad_dates, not_a_moment, parse, problem, schema_problems
 from toolkit.validation.report import ValidationReport
 
 # Each rule: the ids of articles where it could fire (its careful spelling is named beside it).
-CONFLICT_RULES: dict[str, str] = {
+# Every rule reads one partition of the staged lines (`art`, `ann` and their narrow copies `artk`,
+# `annk`; all the lines of an article are in one partition) except the annotation id rule, which
+# reads `aid`, partitioned by the annotation id. So each partition is checked on its own, by a
+# worker (`partition_conflicts`).
+PARTITION_RULES: dict[str, str] = {
     # Resolver.article (duplicate-id), and lines the per-record checks did not pass.
     "article id used twice, or an article line to explain":
         "SELECT id FROM artk WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1 OR NOT bool_and(ok)",
-    # Resolver.article (duplicate-text, or left out under drop): every article of a text cluster,
-    # when the duplicates policy acts on copies (hygiene/duplicates.py fills the table). Blank texts
-    # need no rule: the per-record checks do not pass them (records._stage_articles).
-    "copy of a text that duplicates: drop/reject acts on":
-        "SELECT id FROM policy_members",
     # Resolver.annotation / Resolver.article: an annotation (line, or inside an article) to explain.
     "annotation to explain":
         "SELECT article_id FROM annk WHERE NOT ok AND article_id IS NOT NULL",
     # Resolver.check_annotation (duplicate-id), annotation lines and annotations inside articles alike.
     "annotation id used twice": """
-        SELECT a.article_id FROM annk a
-        SEMI JOIN (SELECT id FROM annk WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1) d ON a.id = d.id
+        SELECT a.article_id FROM aid a
+        SEMI JOIN (SELECT id FROM aid GROUP BY id HAVING count(*) > 1) d ON a.id = d.id
         WHERE a.article_id IS NOT NULL""",
     # Resolver.annotation (unknown-article; invalid-article comes with the first rule).
     "annotation of no article":
@@ -105,14 +111,23 @@ CONFLICT_RULES: dict[str, str] = {
         ANTI JOIN (SELECT id, article_id, k, sub FROM annk WHERE ok AND kind = 1) s
             ON s.id = e.ref AND s.article_id = e.article_id AND (s.k < e.k OR (s.k = e.k AND s.sub < e.sub))""",
 }
+# Checked by the driver over the whole corpus, after the partitions.
+DRIVER_RULES: dict[str, str] = {
+    # Resolver.article (duplicate-text, or left out under drop): every article of a text cluster,
+    # when the duplicates policy acts on copies (hygiene/duplicates.py fills the table; its
+    # clusters cross partitions). Blank texts need no rule: the per-record checks do not pass them
+    # (records._stage_articles).
+    "copy of a text that duplicates: drop/reject acts on":
+        "SELECT id FROM policy_members",
+}
 # The annotations' columns go into DuckDB's storage (all but the records' bytes, and but the quotes
 # and the too_long flags, which only the span rule and the resolver read, from the staged files):
 # the resolver, clean_annk and agreement read them many times, and so do the rules. A row takes
-# some 160 bytes there. When the copy fits in a quarter of the memory limit it is made first, and
-# the rules read it in one statement (a tiny corpus's rules: 29 ms instead of 50). Else the rules
-# read the staged files, one statement each (a third faster than one UNION ALL at 100k articles),
-# with the memory to themselves: under the copy (180 MB at 100k articles) their joins spilled to
-# disk, and took a fifth longer. The copy is then made after them.
+# some 160 bytes there. When a partition's copy fits in a quarter of the memory limit it is made
+# first, and the rules read it in one statement (a tiny corpus's rules: 29 ms instead of 50). Else
+# the rules read the staged files, one statement each (a third faster than one UNION ALL at 100k
+# articles), with the memory to themselves: under the copy (180 MB at 100k articles) their joins
+# spilled to disk, and took a fifth longer.
 _COPY_BYTES_PER_ROW = 160
 _ANNK = "SELECT * EXCLUDE (data, quoted, too_long) FROM ann"
 
@@ -122,25 +137,74 @@ _EVERY_ARTICLE = ("SELECT id FROM artk WHERE id IS NOT NULL "
                   "UNION ALL SELECT article_id FROM annk WHERE article_id IS NOT NULL")
 
 
-def find_conflicts(store: StagingStore, fast: bool = True) -> tuple[int, int]:
+@dataclass(frozen=True)
+class PartitionJob:
+    """What every partition's check needs: DuckDB's memory limit, the folder to spill to, and the
+    staging folder's parent (which a failure names)."""
+
+    memory_limit: str
+    spill: str
+    parent: str
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of the staged lines: its files of `art`, `ann` and `aid` (the empty file first)."""
+
+    number: int
+    art: tuple[str, ...]
+    ann: tuple[str, ...]
+    aid: tuple[str, ...]
+
+
+def partition_conflicts(job: PartitionJob, part: Partition) -> pa.Array:
+    """The ids of the articles in conflict in one partition (`PARTITION_RULES`), checked in a DuckDB
+    of its own under the memory limit: this runs on a worker, wherever the staging folder is seen."""
+    with open_duckdb(job.memory_limit, Path(job.spill) / f"p{part.number:05d}", job.parent) as con:
+        for name, files in (("art", part.art), ("ann", part.ann), ("aid", part.aid)):
+            listed = ", ".join(f"'{sql_text(f)}'" for f in files)
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+        # The articles' ids once in DuckDB's storage: most rules join them. Not their titles and
+        # texts: the span rule reads those once, from the staged files.
+        con.execute("CREATE TABLE artk AS SELECT k, ok, id FROM art")
+        rows = con.execute("SELECT count(*) FROM ann").fetchall()[0][0]
+        copy_first = rows * _COPY_BYTES_PER_ROW <= memory_limit_bytes(con) // 4
+        con.execute(f"CREATE TABLE annk AS {_ANNK}" if copy_first else
+                    "CREATE VIEW annk AS SELECT * EXCLUDE (data) FROM ann")
+        con.execute("CREATE TABLE conflicts (id VARCHAR)")
+        rules = [f"SELECT * FROM ({sql}) AS r(id)" for sql in PARTITION_RULES.values()]
+        for sql in [" UNION ALL ".join(rules)] if copy_first else rules:
+            con.execute(f"INSERT INTO conflicts SELECT * FROM ({sql}) AS r(id) WHERE id IS NOT NULL")
+        found = con.sql("SELECT DISTINCT id FROM conflicts").to_arrow_table()
+    return found.column(0).combine_chunks() if found.num_rows else pa.array([], pa.string())
+
+
+def check_partitions(store: StagingStore, engine: Engine, partitions: int) -> None:
+    """Fill the `conflicts` table with the articles the `PARTITION_RULES` name: each of the staged
+    lines' `partitions` checked by `engine` where it sees the staging folder (else here, one
+    partition at a time); only the ids of articles in conflict come back."""
+    job = PartitionJob(store.memory_limit, str(store.folder / "spill"), str(store.parent))
+    files = {table: partition_files(store.spool, table, partitions) for table in ("art", "ann", "aid")}
+    parts = [Partition(n, *(tuple(files[table][n]) for table in ("art", "ann", "aid"))) for n in range(partitions)]
+    runner = engine if engine.shares_files else InProcess()
+    with store.guarded():
+        for ids in runner.map(partition_conflicts, job, parts):
+            if len(ids):
+                store.insert("scratch.conflicts", pa.table({"id": ids}))
+
+
+def find_conflicts(store: StagingStore, engine: Engine, partitions: int, fast: bool = True) -> tuple[int, int]:
     """Fill the `conflicts` table and the views of clean records; (clean articles, clean annotations)."""
-    # The articles' ids go into DuckDB's own storage once: every rule joins them. Not their titles
-    # and texts (186 MB at 100k articles): the span rule reads those once, from the staged files.
-    store.scratch_table("artk", "SELECT k, ok, id FROM art")
-    copy_first = store.scalar("SELECT count(*) FROM ann") * _COPY_BYTES_PER_ROW <= store.memory_limit_bytes() // 4
-    if copy_first:
-        store.scratch_table("annk", _ANNK)
-    else:
-        store.execute("CREATE VIEW annk AS SELECT * EXCLUDE (data) FROM ann")
     store.execute("CREATE TABLE scratch.conflicts (id VARCHAR)")
     store.execute("CREATE VIEW conflicts AS SELECT id FROM scratch.conflicts")
-    rules = [f"SELECT * FROM ({sql}) AS r(id)" for sql in (CONFLICT_RULES.values() if fast else [_EVERY_ARTICLE])]
+    if fast:
+        check_partitions(store, engine, partitions)
+    # The working copies the resolver, the clean views and agreement read, in DuckDB's storage.
+    store.scratch_table("artk", "SELECT k, ok, id FROM art")
+    store.scratch_table("annk", _ANNK)
     # An id may be named by several rules; the lookups below do not mind duplicates.
-    for sql in [" UNION ALL ".join(rules)] if copy_first else rules:
+    for sql in DRIVER_RULES.values() if fast else [_EVERY_ARTICLE]:
         store.execute(f"INSERT INTO scratch.conflicts SELECT * FROM ({sql}) AS r(id) WHERE id IS NOT NULL")
-    if not copy_first:
-        store.execute("DROP VIEW annk")
-        store.scratch_table("annk", _ANNK)
     store.execute("CREATE VIEW clean_art AS SELECT a.* FROM art a ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok")
     store.execute("CREATE VIEW clean_ann AS "
                   "SELECT a.* FROM ann a ANTI JOIN conflicts c ON a.article_id = c.id WHERE a.ok")

@@ -2,9 +2,10 @@
 
 Lines are read in a fixed order (article files in manifest order, then annotation files) and cut
 into batches; an engine runs the per-record checks of each batch (`records.stage`, anywhere) and
-the driver only moves the resulting Arrow batches into the staging store. The cross-record checks
-then run as set operations in the store, and the sequential resolver judges the few records in
-conflict (`cross`). Memory does not grow with the corpus: the store works out of core.
+the driver only moves the resulting Arrow batches into the staging store (where workers see the
+staging folder they write them there themselves, partitioned by article). The cross-record checks
+then run as set operations, one partition per task on the engine, and the sequential resolver
+judges the few records in conflict (`cross`). Memory does not grow with the corpus: the store works out of core.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from toolkit.validation.records import StageContext, Staged, stage, stage_range
 from toolkit.validation.report import ValidationReport
 
 FAST_PATH = True  # tests switch it off: the resolver then judges every record (the reference)
+# The staged lines' partitions (cross.partition_conflicts): one per this many input bytes, so that
+# each one's cross-record checks fit a worker's DuckDB memory limit without much spilling.
+PARTITION_BYTES = 512 << 20
+MAX_PARTITIONS = 1024
+
+
+def partition_count(input_bytes: int) -> int:
+    """Partitions for an input of this size: the verdicts do not depend on it, only where work runs."""
+    return max(1, min(MAX_PARTITIONS, -(-input_bytes // PARTITION_BYTES)))
 
 
 def run_validation(
@@ -52,6 +62,7 @@ def run_validation(
     report = ValidationReport()
     done_before = 0
     spool = str(store.spool) if engine.shares_files else None  # else the driver writes what workers send
+    partitions = partition_count(total)
     hygiene = HygieneSpec.for_threshold(manifest.duplicates.threshold, manifest.splits.field_paths())
     for index, (path, kind) in enumerate(files):
         report.files.append(_display_name(path, manifest.root))
@@ -63,15 +74,15 @@ def run_validation(
                 on_progress(base + done, total)
 
         context = StageContext(kind, manifest.layers, max_line_bytes, index, spool,
-                               hygiene if kind == "article" else None)
+                               hygiene if kind == "article" else None, partitions)
         with store.guarded():  # a worker that cannot write its staged rows: the staging folder's fault
             for staged in _staged(engine, context, path, progress):
                 for table, batch in staged.tables.items():
-                    store.add(table, batch)
+                    store.add(table, batch, partitions)
         done_before += file_size(path)
 
     duplicates.find_duplicates(store, manifest.duplicates)
-    clean_articles, clean_annotations = cross.find_conflicts(store, fast=FAST_PATH)
+    clean_articles, clean_annotations = cross.find_conflicts(store, engine, partitions, fast=FAST_PATH)
     for kind, clean in (("articles", clean_articles), ("annotations", clean_annotations)):
         report.counts[kind].read += clean
         report.counts[kind].valid += clean

@@ -58,6 +58,7 @@ class StageContext:
     file_index: int
     spool: str | None = None
     hygiene: HygieneSpec | None = None  # articles: also stage duplicate-detection and grouping keys
+    partitions: int = 1  # the staged lines' partitions by article (store.write_staged)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def _delivered(context: StageContext, staged: Staged) -> Staged:
         return staged
     for table, batch in staged.tables.items():
         if batch.num_rows:
-            write_staged(context.spool, table, batch)
+            write_staged(context.spool, table, batch, context.partitions)
     return Staged({})
 
 
