@@ -145,8 +145,7 @@ def test_rules_over_the_staged_files_equal_the_careful_path(make_dataset, tmp_pa
 @given(corpus(pool=8), st.integers(2, 5), st.booleans())
 def test_rules_checked_in_partitions_equal_the_careful_path(make_dataset, tmp_path, monkeypatch, lines, partitions,
                                                             big):
-    monkeypatch.setattr(driver, "PARTITION_BYTES", 1)
-    monkeypatch.setattr(driver, "MAX_PARTITIONS", partitions)
+    monkeypatch.setattr(driver, "partition_count", lambda input_bytes, nodes: partitions)
     if big:
         monkeypatch.setattr(cross, "_COPY_BYTES_PER_ROW", 2**40)
     _same_verdicts(make_dataset, tmp_path, monkeypatch, *lines)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from toolkit.engines import InProcess, local
 from toolkit.errors import ToolkitError
 from toolkit.manifest import load_manifest
-from toolkit.store import StagingStore, partition_files, partition_of
+from toolkit.store import StagingStore, partition_of
 from toolkit.validation import cross, driver, run_validation
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -69,16 +69,24 @@ def test_ids_that_differ_in_one_character_spread_evenly():
 
 
 def _staged_rows(store: StagingStore, table: str) -> list[tuple[int, pa.Table]]:
+    """(partition, rows) of every row group of the staged files of `table`: one partition each."""
     rows = []
-    for path in sorted((store.spool / table).glob("*-p*.parquet")):
-        rows.append((int(path.stem.rsplit("-p", 1)[1]), pq.read_table(path)))
+    for path in sorted((store.spool / table).glob("*.parquet")):
+        file = pq.ParquetFile(path)
+        for group in range(file.num_row_groups):
+            table_rows = file.read_row_group(group)
+            if not table_rows.num_rows:  # the empty file that gives the columns
+                continue
+            parts = set(table_rows.column("part").to_pylist())
+            assert len(parts) == 1 and file.metadata.row_group(group).column(
+                table_rows.schema.get_field_index("part")).statistics.has_min_max  # what lets a reader skip it
+            rows.append((parts.pop(), table_rows))
     return rows
 
 
 def test_every_article_and_its_annotations_are_in_one_partition(tmp_path, monkeypatch):
     root = generate(tmp_path / "corpus", 300, seed=5)
-    monkeypatch.setattr(driver, "PARTITION_BYTES", 1)
-    monkeypatch.setattr(driver, "MAX_PARTITIONS", 6)
+    monkeypatch.setattr(driver, "partition_count", lambda input_bytes, nodes: 6)
     with StagingStore(tmp_path) as store:
         run_validation(load_manifest(root), store, InProcess())
         where: dict[str, int] = {}
@@ -104,7 +112,7 @@ class _Spy:
 
     def __init__(self, inner) -> None:
         self.inner, self.partitions = inner, 0
-        self.shares_files, self.reads_inputs = inner.shares_files, inner.reads_inputs
+        self.shares_files, self.reads_inputs, self.nodes = inner.shares_files, inner.reads_inputs, inner.nodes
 
     def map(self, fn, context, batches, in_flight=None):
         if fn is cross.partition_conflicts:
@@ -127,8 +135,7 @@ def _verdicts(root, tmp_path, engine, name: str):
 def test_verdicts_do_not_depend_on_partitions_nor_on_where_they_are_checked(tmp_path, monkeypatch, workers):
     root = generate(tmp_path / "corpus", 400, seed=11, broken=0.05)
     one = _verdicts(root, tmp_path, InProcess(), "one")
-    monkeypatch.setattr(driver, "PARTITION_BYTES", 1)
-    monkeypatch.setattr(driver, "MAX_PARTITIONS", 5)
+    monkeypatch.setattr(driver, "partition_count", lambda input_bytes, nodes: 5)
     if workers == 1:
         spy = _Spy(InProcess())
         many = _verdicts(root, tmp_path, spy, "many")
@@ -145,9 +152,15 @@ def test_a_partition_whose_duckdb_fails_is_one_error_naming_the_staging_folder(t
     root = generate(tmp_path / "corpus", 2000, seed=2)
     with StagingStore(tmp_path) as store:
         run_validation(load_manifest(root), store, InProcess())
-        files = {table: partition_files(store.spool, table, 1)[0] for table in ("art", "ann", "aid")}
-        job = cross.PartitionJob("2MB", str(store.folder / "spill"), str(tmp_path))
+        job = cross.PartitionJob(str(store.spool), "2MB", str(store.folder / "spill"), str(tmp_path))
         with pytest.raises(ToolkitError, match="ran out of memory") as failed:
-            cross.partition_conflicts(job, cross.Partition(0, *(tuple(files[t]) for t in ("art", "ann", "aid"))))
+            cross.partition_conflicts(job, 0)
         assert str(tmp_path) in failed.value.message and failed.value.exit_code == 2
         assert not (store.folder / "spill" / "p00000").exists()  # its spill folder is removed
+
+
+def test_partitions_only_for_several_nodes():
+    assert driver.partition_count(50 << 30, 1) == 1  # one machine: DuckDB's threads use its cores
+    assert driver.partition_count(1 << 20, 3) == 3  # at least one per node
+    assert driver.partition_count(10 * driver.PARTITION_BYTES + 1, 2) == 11
+    assert driver.partition_count(1 << 60, 8) == driver.MAX_PARTITIONS

@@ -58,6 +58,7 @@ def test_two_node_cluster_builds_what_the_local_engine_builds(cluster, corpus, t
         return _Reentered(context, engines[-1])
 
     monkeypatch.setattr(ray_engine, "open", recording)
+    mapped = _recording_map(monkeypatch)
     on_ray = export(corpus, out_dir=tmp_path / "ray", skip_invalid=True, engine=EngineOptions(engine="ray"))
     local = export(corpus, out_dir=tmp_path / "local", skip_invalid=True, engine=EngineOptions(workers=1))
     assert on_ray.report.problem_counts == local.report.problem_counts
@@ -72,6 +73,23 @@ def test_two_node_cluster_builds_what_the_local_engine_builds(cluster, corpus, t
     assert validation_only.problem_counts == local.report.problem_counts
     assert engines[-1].received_bytes < inputs / 20, (engines[-1].received_bytes, inputs)
     assert len(engines[-1].batches_by_node) == 2  # both nodes read and checked ranges
+    # The cross-record checks ran on the cluster too: one partition of the staged lines per node, in
+    # each of the two runs (the export, then the validation).
+    assert engines[-1].nodes == 2 and mapped.count("partition_conflicts") == 2 * 2
+
+
+def _recording_map(monkeypatch) -> list[str]:
+    """The names of the functions the Ray engine was given, one per task."""
+    mapped: list[str] = []
+    original = ray_engine.RayData.map
+
+    def recording(self, fn, context, batches, in_flight=None):
+        batches = list(batches)
+        mapped.extend([fn.__name__] * len(batches))
+        return original(self, fn, context, batches, in_flight)
+
+    monkeypatch.setattr(ray_engine.RayData, "map", recording)
+    return mapped
 
 
 class _Reentered:

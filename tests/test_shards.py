@@ -79,6 +79,7 @@ class _Elsewhere:
 
     shares_files = False
     reads_inputs = False
+    nodes = 1
 
     in_flight: list[int | None] = []
 

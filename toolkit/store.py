@@ -81,9 +81,9 @@ _TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_
 # The staged lines are cut into partitions by the article they concern (an article by its id, an
 # annotation by its article_id), so every cross-record rule but annotation id uniqueness can be
 # checked one partition at a time, anywhere (toolkit/validation/cross.py); that one rule reads
-# `aid`, partitioned by the annotation id. A partition's files end in `-pNNNNN.parquet`.
+# `aid`, partitioned by the annotation id. Their files carry the partition in a column of their own.
 PARTITIONED_BY = {"art": "id", "ann": "article_id", "aid": "id"}
-EMPTY_SUFFIX = "-empty.parquet"
+PARTITION_COLUMN = "part"
 
 _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
 
@@ -108,22 +108,39 @@ def split_key(key: int) -> tuple[int, int]:
 
 
 def write_staged(folder: Path | str, table: str, batch: pa.RecordBatch, partitions: int = 1) -> None:
-    """Write one batch of staged rows of `table` as `<folder>/<table>/<first key>.parquet`, or, for
-    the partitioned tables, one `<first key>-pNNNNN.parquet` per partition it has rows in (and the
-    annotations' ids into `aid` likewise).
+    """Write one batch of staged rows of `table` as `<folder>/<table>/<first key>.parquet` (for the
+    partitioned tables, one row group per partition; an annotation batch also writes its ids to `aid`).
 
     Batches cover disjoint lines, so names never collide, whichever process writes them. No
     compression: the files live only as long as the run, and are read a few times.
     """
     key = batch.column(0)[0].as_py()
+    path = Path(folder) / table / f"{key:020d}.parquet"
     if table not in PARTITIONED_BY:
-        _write(Path(folder) / table / f"{key:020d}.parquet", batch)
+        pq.write_table(pa.Table.from_batches([batch]), path, compression="none", write_statistics=False)
         return
-    _write_partitions(Path(folder) / table, key, batch, PARTITIONED_BY[table], partitions)
+    _write_partitioned(path, batch, PARTITIONED_BY[table], partitions)
     if table == "ann":
         ids = batch.select(["id", "article_id"]).filter(pc.is_valid(batch.column("id")))
         if ids.num_rows:
-            _write_partitions(Path(folder) / "aid", key, ids, "id", partitions)
+            _write_partitioned(Path(folder) / "aid" / path.name, ids, "id", partitions)
+
+
+def _write_partitioned(path: Path, batch: pa.RecordBatch, by: str, partitions: int) -> None:
+    """The rows grouped by partition (read order kept inside each), one row group per partition, each
+    row tagged with its partition in `part`: the only column with statistics, by which a partition's
+    reader skips the other row groups. One file per batch, not per partition: a file costs more to
+    write than a row group (at 1M articles, seven files per batch made staging 25% slower)."""
+    parts = partition_of(batch.column(by), partitions)
+    order = np.argsort(parts, kind="stable")
+    ordered = parts[order].astype(np.int32)
+    grouped = batch.take(pa.array(order)) if partitions > 1 else batch
+    tagged = pa.RecordBatch.from_arrays([*grouped.columns, pa.array(ordered)],
+                                        names=[*grouped.schema.names, PARTITION_COLUMN])
+    cuts = [0, *(np.flatnonzero(np.diff(ordered)) + 1).tolist(), len(ordered)]
+    with pq.ParquetWriter(path, tagged.schema, compression="none", write_statistics=[PARTITION_COLUMN]) as writer:
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            writer.write_batch(tagged.slice(lo, hi - lo), row_group_size=hi - lo)
 
 
 def partition_of(values: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndarray:
@@ -164,31 +181,6 @@ def partition_of(values: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndar
 _MULTIPLIER = np.uint64(0x100000001B3)  # FNV's 64-bit prime: odd, so no weight is ever 0
 
 
-def partition_files(folder: Path | str, table: str, partitions: int) -> list[list[str]]:
-    """Each partition's staged files of `table`, the empty file first (it gives the columns when a
-    partition has no rows)."""
-    directory = Path(folder) / table
-    empty = [str(p) for p in directory.glob(f"*{EMPTY_SUFFIX}")]
-    found: list[list[str]] = [list(empty) for _ in range(partitions)]
-    for path in sorted(directory.glob("*-p*.parquet")):
-        found[int(path.stem.rsplit("-p", 1)[1])].append(str(path))
-    return found
-
-
-def _write_partitions(directory: Path, key: int, batch: pa.RecordBatch, by: str, partitions: int) -> None:
-    parts = partition_of(batch.column(by), partitions)
-    order = np.argsort(parts, kind="stable")  # read order kept inside each partition
-    ordered = parts[order]
-    taken = batch.take(pa.array(order)) if partitions > 1 else batch
-    for part in np.unique(ordered):
-        lo, hi = np.searchsorted(ordered, part, "left"), np.searchsorted(ordered, part, "right")
-        _write(directory / f"{key:020d}-p{int(part):05d}.parquet", taken.slice(lo, hi - lo))
-
-
-def _write(path: Path, batch: pa.RecordBatch) -> None:
-    pq.write_table(pa.Table.from_batches([batch]), path, compression="none", write_statistics=False)
-
-
 class StagingStore:
     """Staged lines and accepted records in a temporary DuckDB database. Use as a context manager.
 
@@ -226,9 +218,10 @@ class StagingStore:
             for name, schema in _TABLES.items():
                 (self.spool / name).mkdir(parents=True)
                 # An empty file first: the views below need one to know the columns, even for no input.
-                pq.write_table(schema.empty_table(), self.spool / name / f"{0:020d}{EMPTY_SUFFIX}")
-                pattern = sql_text(str(self.spool / name / "*.parquet"))
-                self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{pattern}')")
+                if name in PARTITIONED_BY:
+                    schema = schema.append(pa.field(PARTITION_COLUMN, pa.int32()))
+                pq.write_table(schema.empty_table(), self.spool / name / f"{0:020d}-empty.parquet")
+                self.con.execute(f"CREATE VIEW {name} AS {staged_rows(self.spool, name)}")
         except duckdb.Error as exc:
             self.close()
             raise self.error(exc) from None
@@ -334,6 +327,16 @@ def _batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:
     columns = list(zip(*rows, strict=True))
     return pa.RecordBatch.from_arrays([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)],
                                       schema=schema)
+
+
+def staged_rows(spool: Path | str, table: str, partition: int | None = None) -> str:
+    """A query of the staged rows of `table`: all of them, or one partition's (DuckDB then reads only
+    that partition's row groups)."""
+    pattern = sql_text(str(Path(spool) / table / "*.parquet"))
+    if table not in PARTITIONED_BY:
+        return f"SELECT * FROM read_parquet('{pattern}')"
+    where = "" if partition is None else f" WHERE {PARTITION_COLUMN} = {int(partition)}"
+    return f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM read_parquet('{pattern}'){where}"
 
 
 def duckdb_failure(parent: Path | str, exc: BaseException) -> ToolkitError:

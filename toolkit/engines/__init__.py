@@ -52,6 +52,9 @@ class Engine(Protocol):
     # Whether the batch functions can open the input files by their paths (this machine, or a
     # cluster whose nodes see the same files): the driver then hands out byte ranges, not lines.
     reads_inputs: bool
+    # How many machines the batch functions run on: work cut into partitions for them (the
+    # cross-record checks) is cut only when there are several.
+    nodes: int
 
     def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any],
             in_flight: int | None = None) -> Iterator[Any]:
@@ -73,6 +76,7 @@ class InProcess:
 
     shares_files = True
     reads_inputs = True
+    nodes = 1
 
     def map(self, fn: Callable[[Any, Any], Any], context: Any, batches: Iterable[Any],
             in_flight: int | None = None) -> Iterator[Any]:

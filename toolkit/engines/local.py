@@ -29,6 +29,7 @@ IN_FLIGHT_PER_WORKER = 2
 class ProcessPool:
     shares_files = True  # the workers are processes of this machine
     reads_inputs = True
+    nodes = 1
 
     def __init__(self, pool: ProcessPoolExecutor, workers: int) -> None:
         self._pool = pool

@@ -71,8 +71,9 @@ class _Failed(NamedTuple):
 
 
 class RayData:
-    def __init__(self, window: int, local: bool) -> None:
+    def __init__(self, window: int, local: bool, nodes: int = 1) -> None:
         self._window = window
+        self.nodes = nodes
         # Nodes all on this machine: workers open the inputs by path and write staged rows into
         # the driver's staging folder, so no record passes through the driver. Nodes elsewhere
         # may not see those folders: the driver sends the lines and receives the rows.
@@ -150,8 +151,9 @@ def open(options: EngineOptions) -> Iterator[RayData]:
     context.execution_options.preserve_order = True
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     try:
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
         yield RayData(window=min(MAX_WINDOW, cpus * BATCHES_PER_WINDOW_PER_CPU),
-                      local=options.shared_storage or _on_this_machine())
+                      local=options.shared_storage or _on_this_machine(), nodes=max(1, nodes))
     finally:
         if started:
             ray.shutdown()

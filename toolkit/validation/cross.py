@@ -47,7 +47,7 @@ from toolkit.manifest import DuplicatePolicy, Layer
 from toolkit.problems import Problem
 from toolkit.readers import RawLine
 from toolkit.rejects import RejectsWriter
-from toolkit.store import StagingStore, memory_limit_bytes, open_duckdb, partition_files, split_key, sql_text
+from toolkit.store import StagingStore, memory_limit_bytes, open_duckdb, split_key, staged_rows
 from toolkit.validation.records import bad_dates, not_a_moment, parse, problem, schema_problems
 from toolkit.validation.report import ValidationReport
 
@@ -139,31 +139,21 @@ _EVERY_ARTICLE = ("SELECT id FROM artk WHERE id IS NOT NULL "
 
 @dataclass(frozen=True)
 class PartitionJob:
-    """What every partition's check needs: DuckDB's memory limit, the folder to spill to, and the
-    staging folder's parent (which a failure names)."""
+    """What every partition's check needs: the staged rows' folder, DuckDB's memory limit, the folder
+    to spill to, and the staging folder's parent (which a failure names)."""
 
+    spool: str
     memory_limit: str
     spill: str
     parent: str
 
 
-@dataclass(frozen=True)
-class Partition:
-    """One partition of the staged lines: its files of `art`, `ann` and `aid` (the empty file first)."""
-
-    number: int
-    art: tuple[str, ...]
-    ann: tuple[str, ...]
-    aid: tuple[str, ...]
-
-
-def partition_conflicts(job: PartitionJob, part: Partition) -> pa.Array:
+def partition_conflicts(job: PartitionJob, partition: int) -> pa.Array:
     """The ids of the articles in conflict in one partition (`PARTITION_RULES`), checked in a DuckDB
     of its own under the memory limit: this runs on a worker, wherever the staging folder is seen."""
-    with open_duckdb(job.memory_limit, Path(job.spill) / f"p{part.number:05d}", job.parent) as con:
-        for name, files in (("art", part.art), ("ann", part.ann), ("aid", part.aid)):
-            listed = ", ".join(f"'{sql_text(f)}'" for f in files)
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+    with open_duckdb(job.memory_limit, Path(job.spill) / f"p{partition:05d}", job.parent) as con:
+        for name in ("art", "ann", "aid"):
+            con.execute(f"CREATE VIEW {name} AS {staged_rows(job.spool, name, partition)}")
         # The articles' ids once in DuckDB's storage: most rules join them. Not their titles and
         # texts: the span rule reads those once, from the staged files.
         con.execute("CREATE TABLE artk AS SELECT k, ok, id FROM art")
@@ -183,12 +173,10 @@ def check_partitions(store: StagingStore, engine: Engine, partitions: int) -> No
     """Fill the `conflicts` table with the articles the `PARTITION_RULES` name: each of the staged
     lines' `partitions` checked by `engine` where it sees the staging folder (else here, one
     partition at a time); only the ids of articles in conflict come back."""
-    job = PartitionJob(store.memory_limit, str(store.folder / "spill"), str(store.parent))
-    files = {table: partition_files(store.spool, table, partitions) for table in ("art", "ann", "aid")}
-    parts = [Partition(n, *(tuple(files[table][n]) for table in ("art", "ann", "aid"))) for n in range(partitions)]
+    job = PartitionJob(str(store.spool), store.memory_limit, str(store.folder / "spill"), str(store.parent))
     runner = engine if engine.shares_files else InProcess()
     with store.guarded():
-        for ids in runner.map(partition_conflicts, job, parts):
+        for ids in runner.map(partition_conflicts, job, range(partitions)):
             if len(ids):
                 store.insert("scratch.conflicts", pa.table({"id": ids}))
 

@@ -27,15 +27,21 @@ from toolkit.validation.records import StageContext, Staged, stage, stage_range
 from toolkit.validation.report import ValidationReport
 
 FAST_PATH = True  # tests switch it off: the resolver then judges every record (the reference)
-# The staged lines' partitions (cross.partition_conflicts): one per this many input bytes, so that
-# each one's cross-record checks fit a worker's DuckDB memory limit without much spilling.
+# The staged lines' partitions (cross.partition_conflicts), for engines with several nodes: one per
+# this many input bytes, and at least one per node, so that every node checks some and each one's
+# checks fit a worker's DuckDB memory limit without much spilling. On one machine, one: DuckDB's
+# threads already use every core there, and partitions cost staging time (1M articles, validate:
+# seven partitions 117 s, one 111 s; their rules 20.6 s against 22.7 s, staging 74 s against 67 s).
 PARTITION_BYTES = 512 << 20
 MAX_PARTITIONS = 1024
 
 
-def partition_count(input_bytes: int) -> int:
-    """Partitions for an input of this size: the verdicts do not depend on it, only where work runs."""
-    return max(1, min(MAX_PARTITIONS, -(-input_bytes // PARTITION_BYTES)))
+def partition_count(input_bytes: int, nodes: int) -> int:
+    """Partitions for an input of this size on `nodes` machines: verdicts do not depend on it, only
+    where the work runs."""
+    if nodes <= 1:
+        return 1
+    return max(1, min(MAX_PARTITIONS, max(nodes, -(-input_bytes // PARTITION_BYTES))))
 
 
 def run_validation(
@@ -62,7 +68,7 @@ def run_validation(
     report = ValidationReport()
     done_before = 0
     spool = str(store.spool) if engine.shares_files else None  # else the driver writes what workers send
-    partitions = partition_count(total)
+    partitions = partition_count(total, engine.nodes)
     hygiene = HygieneSpec.for_threshold(manifest.duplicates.threshold, manifest.splits.field_paths())
     for index, (path, kind) in enumerate(files):
         report.files.append(_display_name(path, manifest.root))
