@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/warc.py $(WARC_BENCH_ARGS)
 	$(BIN)/python benchmarks/ray_cluster.py $(RAY_BENCH_ARGS)
+	$(BIN)/python benchmarks/partitions.py $(PARTITION_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) dist/*/ build *.egg-info

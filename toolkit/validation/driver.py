@@ -4,8 +4,9 @@ Lines are read in a fixed order (article files in manifest order, then annotatio
 into batches; an engine runs the per-record checks of each batch (`records.stage`, anywhere) and
 the driver only moves the resulting Arrow batches into the staging store (where workers see the
 staging folder they write them there themselves, partitioned by article). The cross-record checks
-then run as set operations, one partition per task on the engine, and the sequential resolver
-judges the few records in conflict (`cross`). Memory does not grow with the corpus: the store works out of core.
+then run as set operations, one task per partition on the engine (one partition on one machine,
+several on a cluster), and the sequential resolver judges the few records in conflict (`cross`).
+Memory does not grow with the corpus: the store works out of core.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def partition_count(input_bytes: int, nodes: int) -> int:
     where the work runs."""
     if nodes <= 1:
         return 1
-    return max(1, min(MAX_PARTITIONS, max(nodes, -(-input_bytes // PARTITION_BYTES))))
+    return min(MAX_PARTITIONS, max(nodes, -(-input_bytes // PARTITION_BYTES)))
 
 
 def run_validation(
