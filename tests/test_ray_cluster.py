@@ -18,6 +18,7 @@ from toolkit import validate
 from toolkit.engines import EngineOptions
 from toolkit.engines import ray as ray_engine
 from toolkit.export import export
+from toolkit.validation import cross
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from generate import generate  # noqa: E402
@@ -119,10 +120,22 @@ def test_shared_storage_lets_nodes_elsewhere_read_and_stage(cluster, corpus, mon
         return _Reentered(context, engines[-1])
 
     monkeypatch.setattr(ray_engine, "open", recording)
+    mapped = _recording_map(monkeypatch)
+    cut: list[int] = []  # the number of partitions of each run
+    check_partitions = cross.check_partitions
+
+    def counted(store, engine, partitions):
+        cut.append(partitions)
+        return check_partitions(store, engine, partitions)
+
+    monkeypatch.setattr(cross, "check_partitions", counted)
     inputs = sum(p.stat().st_size for p in corpus.glob("*.jsonl"))
     apart = validate(corpus, engine=EngineOptions(engine="ray"))
     assert not engines[-1].reads_inputs and engines[-1].received_bytes > inputs / 2
+    # The staged rows are on the driver's machine: their cross-record checks stay there, uncut.
+    assert cut == [1] and "partition_conflicts" not in mapped
     shared = validate(corpus, engine=EngineOptions(engine="ray", shared_storage=True))
     assert engines[-1].reads_inputs and engines[-1].shares_files
     assert engines[-1].received_bytes < inputs / 20
+    assert cut == [1, 2] and mapped.count("partition_conflicts") == 2  # one per node, checked on the nodes
     assert shared.problem_counts == apart.problem_counts and shared.counts == apart.counts

@@ -69,7 +69,9 @@ def run_validation(
     report = ValidationReport()
     done_before = 0
     spool = str(store.spool) if engine.shares_files else None  # else the driver writes what workers send
-    partitions = partition_count(total, engine.nodes)
+    # Partitions are checked where the staged files are: on the nodes when they see the staging
+    # folder, else all here (cross.check_partitions), where cutting them would only cost staging time.
+    partitions = partition_count(total, engine.nodes if engine.shares_files else 1)
     hygiene = HygieneSpec.for_threshold(manifest.duplicates.threshold, manifest.splits.field_paths())
     for index, (path, kind) in enumerate(files):
         report.files.append(_display_name(path, manifest.root))
