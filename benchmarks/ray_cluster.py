@@ -49,7 +49,7 @@ for _ in range(int(sys.argv[2]) - 1):
 nodes.wait_for_nodes()
 ray.init(address=nodes.address, include_dashboard=False, log_to_driver=False)
 engines, parallel = [], [0.0]
-opened, staged, write_shards, plan_shards = ray_engine.open, driver._staged, shards.write_shards, shards.plan_shards
+opened, staged, write_shards = ray_engine.open, driver._staged, shards.write_shards
 check_partitions = cross.check_partitions
 
 class Kept:
@@ -73,24 +73,27 @@ def timed_partitions(*args, **kwargs):  # the workers' part of the cross-record 
     finally:
         parallel[0] += time.perf_counter() - start
 
-def timed_writing(*args, **kwargs):  # the workers' part: writing the shards, less the driver's planning
+def timed_writing(*args, **kwargs):  # the workers' part: gathering and writing the shards, less the driver's plan
     start = time.perf_counter()
     try:
         return write_shards(*args, **kwargs)
     finally:
         parallel[0] += time.perf_counter() - start
 
-def timed_planning(*args, **kwargs):
-    start = time.perf_counter()
-    try:
-        return plan_shards(*args, **kwargs)
-    finally:
-        parallel[0] -= time.perf_counter() - start
+def on_the_driver(step):  # a driver's step inside write_shards: the split plan, the export plan
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            parallel[0] -= time.perf_counter() - start
+    return timed
 
 ray_engine.open = lambda options: Kept(opened(options))
 driver._staged = timed_staging
 cross.check_partitions = timed_partitions
-shards.write_shards, shards.plan_shards = timed_writing, timed_planning
+shards.write_shards = timed_writing
+shards.write_plan, shards.plan_splits = on_the_driver(shards.write_plan), on_the_driver(shards.plan_splits)
 start = time.perf_counter()
 if sys.argv[3] == "export":
     with tempfile.TemporaryDirectory() as out:

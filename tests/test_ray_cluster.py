@@ -77,6 +77,9 @@ def test_two_node_cluster_builds_what_the_local_engine_builds(cluster, corpus, t
     # The cross-record checks ran on the cluster too: one partition of the staged lines per node, in
     # each of the two runs (the export, then the validation).
     assert engines[-1].nodes == 2 and mapped.count("partition_conflicts") == 2 * 2
+    # And so did gathering the accepted records into shards (a task per partition, the export's):
+    # the local build above came from one partition, so the bytes do not depend on the partitions.
+    assert mapped.count("gather_partition") == 2
 
 
 def _recording_map(monkeypatch) -> list[str]:

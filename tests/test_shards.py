@@ -1,5 +1,6 @@
-"""Data-defined shards written by the workers (issue 9): every split cut by bytes, rows in read order,
-views sharded with their articles, and the same bytes when workers cannot see the staging folder."""
+"""Data-defined shards gathered and written by the workers (issue 9): every split cut by a hash of the
+article id, rows in read order inside a shard, views sharded with their articles, and the same bytes
+whatever the partitions and when workers cannot see the staging folder."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
@@ -22,6 +25,9 @@ import toolkit.export.shards as shards_module
 from toolkit.engines import EngineOptions
 from toolkit.errors import ToolkitError
 from toolkit.export import export
+from toolkit.manifest import load_manifest
+from toolkit.store import id_hash
+from toolkit.validation import driver
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from generate import generate  # noqa: E402
@@ -42,22 +48,42 @@ def _shards(build: Path, config: str, split: str) -> list[Path]:
     return sorted((build / "data" / config).glob(f"{split}-*.parquet"))
 
 
-def test_each_split_is_cut_into_numbered_shards_holding_its_rows_in_read_order(corpus, tmp_path, monkeypatch):
+def _shard_of(ids: list[str], shards: int) -> list[int]:
+    return (id_hash(pa.array(ids, pa.string())) % np.uint64(shards)).astype(int).tolist()
+
+
+def test_each_split_is_cut_by_article_id_into_numbered_shards_holding_their_rows_in_read_order(
+        corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(shards_module, "SHARD_SOURCE_BYTES", SMALL_SHARDS)
     build = export(corpus, format="hf", out_dir=tmp_path / "dist", engine=EngineOptions(workers=2)).output
     read_order = {json.loads(line)["id"]: i for i, line in enumerate((corpus / "articles.jsonl").open())}
+    in_split = {split: pq.read_table(_shards(build, "articles", split), columns=["id"]).num_rows
+                for split in ("train", "validation", "test")}
+    input_bytes = load_manifest(corpus).input_bytes()
     for split in ("train", "validation", "test"):
+        # The split's shard count, from its share of the input (shards.shard_counts).
+        count = -(-input_bytes * in_split[split] // (sum(in_split.values()) * SMALL_SHARDS))
         files = _shards(build, "articles", split)
         assert [f.name for f in files] == [f"{split}-{i:05d}-of-{len(files):05d}.parquet" for i in range(len(files))]
-        ids = [i for f in files for i in pq.read_table(f, columns=["id"]).column("id").to_pylist()]
-        assert [read_order[i] for i in ids] == sorted(read_order[i] for i in ids)
-        positions = [read_order[i] for f in _shards(build, "annotations", split)
-                     for i in pq.read_table(f, columns=["article_id"]).column("article_id").to_pylist()]
-        assert positions == sorted(positions)  # each article's annotations after the previous article's
+        shard_numbers = []
+        for articles, notes in zip(files, _shards(build, "annotations", split), strict=True):
+            ids = pq.read_table(articles, columns=["id"]).column("id").to_pylist()
+            assert [read_order[i] for i in ids] == sorted(read_order[i] for i in ids)  # read order inside a shard
+            (number,) = set(_shard_of(ids, count))  # one shard: hash(article id) mod the count
+            shard_numbers.append(number)
+            owners = pq.read_table(notes, columns=["article_id"]).column("article_id").to_pylist()
+            assert set(owners) <= set(ids)  # each article's annotations in its article's shard
+            positions = [read_order[i] for i in owners]
+            assert positions == sorted(positions)  # each article's annotations after the previous article's
+        assert shard_numbers == sorted(set(shard_numbers))  # the files are the shards in order
     assert len(_shards(build, "articles", "train")) >= 3
     # Each view's shards follow the articles': no more of them, and each from the articles of one shard.
     ner_files = _shards(build, "ner-entities", "train")
     assert 1 < len(ner_files) <= len(_shards(build, "articles", "train"))
+
+
+def _rows(dataset: datasets.Dataset) -> list[str]:
+    return sorted(json.dumps(row, sort_keys=True, default=str) for row in dataset.to_list())
 
 
 def test_shard_size_changes_the_files_not_the_rows(corpus, tmp_path, monkeypatch):
@@ -70,7 +96,24 @@ def test_shard_size_changes_the_files_not_the_rows(corpus, tmp_path, monkeypatch
     for config in configs:
         one, many = (datasets.load_dataset(str(build), config) for build in (big, small))
         for split in one:
-            assert one[split].to_list() == many[split].to_list(), (config, split)
+            # One shard per split keeps the whole split in read order; several hold the same rows.
+            assert _rows(one[split]) == _rows(many[split]), (config, split)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_build_does_not_depend_on_how_many_partitions_gather_it(tmp_path, monkeypatch, workers):
+    # Broken lines, copies and conflicts: the resolver's accepted records are gathered with the clean ones.
+    source = generate(tmp_path / "c", 400, seed=5, broken=0.08).parent
+    monkeypatch.setattr(shards_module, "SHARD_SOURCE_BYTES", SMALL_SHARDS)
+    builds = {}
+    for partitions in (1, 4):
+        monkeypatch.setattr(driver, "partition_count", lambda input_bytes, nodes, n=partitions: n)
+        result = export(source, format="hf", out_dir=tmp_path / f"p{partitions}", skip_invalid=True,
+                        engine=EngineOptions(workers=workers))
+        assert not result.report.ok  # the broken lines were rejected, the rest exported
+        builds[partitions] = _files(result.output)
+    assert builds[1] == builds[4]
+    assert sum(name.startswith("data/articles/") for name in builds[1]) > 3
 
 
 class _Elsewhere:
@@ -118,18 +161,3 @@ def test_a_full_staging_folder_while_shards_are_written_is_one_error_naming_it(c
     assert str(temp) in raised.value.message and raised.value.exit_code == 2
     assert list(temp.iterdir()) == []  # the staging folder is gone
     assert not (tmp_path / "dist" / "synthetic-news").exists()  # no partial build
-
-
-def test_records_are_streamed_into_one_file_per_shard(tmp_path):
-    from toolkit.store import StagingStore
-
-    with StagingStore(tmp_path) as store:
-        store.execute("CREATE TABLE t AS SELECT (i * 7919) % 5 AS s, i AS rn, repeat('x', i % 97) AS data "
-                      "FROM range(20000) r(i)")
-        written = shards_module._copy_by_shard(store, "SELECT s, rn, data FROM t", tmp_path / "out")
-        assert sorted(written) == [0, 1, 2, 3, 4]
-        for shard, path in written.items():
-            rows = shards_module._read((path,), "articles").to_pydict()
-            assert set(rows) == {"rn", "data"}
-            assert sorted(rows["rn"]) == [i for i in range(20000) if (i * 7919) % 5 == shard]
-            assert all(len(d) == rn % 97 for rn, d in zip(rows["rn"], rows["data"], strict=True))

@@ -68,21 +68,24 @@ BAND_COLUMNS = pa.schema([("k", pa.int64()), ("band", pa.int16()), ("bucket", pa
 ANNOTATION_ID_COLUMNS = pa.schema([("id", pa.string()), ("article_id", pa.string())])
 GROUP_KEY_COLUMNS = pa.schema([("k", pa.int64()), ("key", pa.string())])
 
-_DDL = """
-CREATE TABLE acc_ann (k BIGINT, sub INTEGER, article_id VARCHAR, data BLOB);
-"""
 _ACCEPTED_ARTICLES = pa.schema([("k", pa.int64()), ("id", pa.string()), ("data", pa.binary())])
 _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("article_id", pa.string()),
                                    ("data", pa.binary())])
-# Tables kept as Parquet files, in read order by file name: the staged lines, and the articles the
-# resolver accepted (written in read order, so they never need sorting with their records).
+# The export's plan: every accepted article's key, id and split (written by the driver after the split
+# plan, partitioned like the articles, so that each partition's records are gathered where they are).
+PLAN_COLUMNS = pa.schema([("k", pa.int64()), ("id", pa.string()), ("split", pa.string())])
+# Tables kept as Parquet files: the staged lines, the records the resolver accepted, the export plan.
 _TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_ID_COLUMNS,
-           "acc_art": _ACCEPTED_ARTICLES, "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS}
+           "acc_art": _ACCEPTED_ARTICLES, "acc_ann": _ACCEPTED_ANNOTATIONS, "plan": PLAN_COLUMNS,
+           "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS}
 # The staged lines are cut into partitions by the article they concern (an article by its id, an
 # annotation by its article_id), so every cross-record rule but annotation id uniqueness can be
 # checked one partition at a time, anywhere (toolkit/validation/cross.py); that one rule reads
-# `aid`, partitioned by the annotation id. Their files carry the partition in a column of their own.
-PARTITIONED_BY = {"art": "id", "ann": "article_id", "aid": "id"}
+# `aid`, partitioned by the annotation id. The resolver's accepted records and the export plan are
+# cut the same way, so export gathers each partition's accepted records where it is
+# (toolkit/export/shards.py). Their files carry the partition in a column of their own.
+PARTITIONED_BY = {"art": "id", "ann": "article_id", "aid": "id",
+                  "acc_art": "id", "acc_ann": "article_id", "plan": "id"}
 PARTITION_COLUMN = "part"
 
 _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
@@ -115,7 +118,9 @@ def write_staged(folder: Path | str, table: str, batch: pa.RecordBatch, partitio
     compression: the files live only as long as the run, and are read a few times.
     """
     key = batch.column(0)[0].as_py()
-    path = Path(folder) / table / f"{key:020d}.parquet"
+    # Annotations inside one article line share its key: their sub-order keeps the names apart.
+    sub = f"-{batch.column('sub')[0].as_py():010d}" if "sub" in batch.schema.names else ""
+    path = Path(folder) / table / f"{key:020d}{sub}.parquet"
     if table not in PARTITIONED_BY:
         pq.write_table(pa.Table.from_batches([batch]), path, compression="none", write_statistics=False)
         return
@@ -148,15 +153,22 @@ def _write_partitioned(path: Path, batch: pa.RecordBatch, by: str, partitions: i
 
 
 def partition_of(values: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndarray:
-    """Each string's partition in [0, partitions): a hash of its UTF-8 bytes, the same in every
-    process and on every machine (Python's `hash` is salted per process); nulls go to partition 0.
+    """Each string's partition in [0, partitions): `id_hash` modulo `partitions`; nulls go to partition 0."""
+    if partitions == 1 or len(values) == 0:
+        return np.zeros(len(values), np.int64)
+    return (id_hash(values) % np.uint64(partitions)).astype(np.int64)
+
+
+def id_hash(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each string's 64-bit hash (uint64) of its UTF-8 bytes, the same in every process and on every
+    machine (Python's `hash` is salted per process); nulls hash to 0.
 
     A polynomial hash over the bytes, vectorised (prefix sums of byte × weight, wrapping at 2**64),
     then finalised with MurmurHash3's mixer so that ids differing in one character spread out.
     """
     n = len(values)
-    if partitions == 1 or n == 0:
-        return np.zeros(n, np.int64)
+    if n == 0:
+        return np.zeros(0, np.uint64)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     values = values.cast(pa.large_string())  # 64-bit offsets whatever came in
@@ -176,10 +188,9 @@ def partition_of(values: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndar
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xC4CEB9FE1A85EC53)
     h ^= h >> np.uint64(33)
-    parts = (h % np.uint64(partitions)).astype(np.int64)
     if values.null_count:
-        parts[np.asarray(pc.is_null(values))] = 0
-    return parts
+        h[np.asarray(pc.is_null(values))] = 0
+    return h
 
 
 _MULTIPLIER = np.uint64(0x100000001B3)  # FNV's 64-bit prime: odd, so no weight is ever 0
@@ -209,10 +220,11 @@ class StagingStore:
             # A database file cost a synchronous write per statement (7.7 ms against 1.0 ms, about
             # 0.3 s of every validation's fixed cost); nothing here needs to outlive the run.
             self.memory_limit = limit
+            # How many partitions the staged rows are cut into (validation sets it before staging).
+            self.partitions = 1
             spill = self.folder / "spill"
             spill.mkdir()
             self.con = _connect(limit, spill)
-            self.con.execute(_DDL)
             # Working tables derived from the staged files live in an attached in-memory database:
             # never written to the database file (creating them there cost 7.9 s of 12 s of
             # cross-record checks at 100k articles), spilled to the temporary folder under the
@@ -268,21 +280,20 @@ class StagingStore:
 
     # -- staging --------------------------------------------------------------------------------
 
-    def add(self, table: str, batch: pa.RecordBatch, partitions: int = 1) -> None:
+    def add(self, table: str, batch: pa.RecordBatch) -> None:
         """Stage rows of `table` that a batch function handed back instead of writing them."""
         if batch.num_rows:
             with self.guarded():
-                write_staged(self.spool, table, batch, partitions)
+                write_staged(self.spool, table, batch, self.partitions)
 
     def accept(self, articles: list[tuple[int, str, bytes]], annotations: list[tuple[int, int, str, bytes]]) -> None:
         """Keep records the sequential resolver accepted, given in read order: (key, id, bytes) and
         (key, sub-order, article id, bytes)."""
         with self.guarded():
             if articles:
-                write_staged(self.spool, "acc_art", _batch(articles, _ACCEPTED_ARTICLES))
+                write_staged(self.spool, "acc_art", _batch(articles, _ACCEPTED_ARTICLES), self.partitions)
             if annotations:
-                accepted = _batch(annotations, _ACCEPTED_ANNOTATIONS)  # noqa: F841 (named in the SQL)
-                self.con.execute("INSERT INTO acc_ann SELECT * FROM accepted")
+                write_staged(self.spool, "acc_ann", _batch(annotations, _ACCEPTED_ANNOTATIONS), self.partitions)
 
     # -- queries --------------------------------------------------------------------------------
 

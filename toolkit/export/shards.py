@@ -1,17 +1,25 @@
-"""Data-defined shards, written by the engine's workers: the export's one pass over the accepted records.
+"""Data-defined shards, gathered and written by the engine's workers: the export's one pass over the accepted records.
 
-The driver numbers the accepted articles in read order and cuts each split into shards of about
-`SHARD_SOURCE_BYTES` of records (an article and its annotations, as validated), of equal size, so
-which shard an article lands in depends on the data alone. The driver streams each config's
-records out of DuckDB as Arrow batches into one staging file per shard (`_copy_by_shard`).
-A worker then reads one shard, puts it back in read order, builds its rows batch by batch
-(`rows.build_batch`) and writes its Parquet or JSON Lines files. The driver receives statistics
-and file names only, and gives the files their final `<split>-NNNNN-of-NNNNN` names, split by split
-in shard order. So the bytes depend neither on the engine nor on the number of workers, and no
-record becomes a Python object in the driver.
+Which shard an article lands in is a function of the data alone: its split, and a hash of its id
+modulo the split's number of shards (`shard_counts`: one per `SHARD_SOURCE_BYTES` of the split's
+share of the input). Rows keep read order inside a shard, and a split's files are its shards in
+order; so the bytes depend neither on the engine nor on the number of workers or nodes, and a split
+smaller than a shard is one file in read order.
+
+Three steps; the driver moves keys and file names, never a record:
+1. The driver writes the export plan — every accepted article's key, id and split (the split plan
+   needs the whole corpus) — cut into the staged lines' partitions (`write_plan`).
+2. A task per partition (`gather_partition`), where the staged files are seen, gathers the
+   partition's accepted records (clean lines as staged, the rest as the resolver accepted them)
+   into one piece file per (split, shard). An article and its annotations share a partition.
+3. A task per shard (`write_shard`) reads its pieces, puts the rows in read order, builds them
+   batch by batch (`rows.build_batch`) and writes its Parquet or JSON Lines files. The driver
+   receives statistics and file names, and gives the files their final `<split>-NNNNN-of-NNNNN`
+   names, split by split in shard order.
 
 Workers that cannot see the staging folder (Ray nodes on other machines without
-`--shared-storage`) get their shard's records in the task and hand back the files' bytes.
+`--shared-storage`): the partitions are gathered here, where the staged rows are, and each shard's
+records travel with its task; the files' bytes come back.
 """
 
 from __future__ import annotations
@@ -24,10 +32,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from toolkit.engines import Engine
+from toolkit.engines import Engine, InProcess
 from toolkit.export.rows import (
     BATCH_ARTICLES,
     CONFIGS,
@@ -40,7 +50,7 @@ from toolkit.export.rows import (
 from toolkit.export.views import ShardViews, ShardViewWriter, ViewJob, ViewPlan, merge_report, view_plan
 from toolkit.hygiene.groups import plan_splits
 from toolkit.splits import SPLIT_ORDER
-from toolkit.store import StagingStore
+from toolkit.store import StagingStore, id_hash, open_duckdb, staged_rows
 
 # A shard's records as validated (JSON): Parquet with zstd comes to a fifth to a third of that. Big
 # enough that a shard's fixed costs do not show, small enough that a 100k-article corpus (~300 MB)
@@ -69,8 +79,8 @@ class Shard:
 
     split: str
     index: int
-    articles: tuple[str, ...] = ()  # Arrow files of (rn, id, data)
-    annotations: tuple[str, ...] = ()  # Arrow files of (rn, k, sub, data)
+    articles: tuple[str, ...] = ()  # Arrow files of (k, id, data)
+    annotations: tuple[str, ...] = ()  # Arrow files of (article_k, k, sub, data)
     out: str | None = None  # the folder the worker writes into; None: it sends the files' bytes back
     tables: tuple[pa.Table, pa.Table] | None = None  # (articles, annotations) when the files are out of reach
 
@@ -89,8 +99,8 @@ class WrittenShard:
 def write_shard(job: ShardJob, shard: Shard) -> WrittenShard:
     """Build and write the rows of one shard, in read order (run by the engine, anywhere)."""
     articles, annotations = shard.tables or _records(shard)
-    articles = articles.sort_by("rn")
-    annotations = annotations.sort_by([("rn", "ascending"), ("k", "ascending"), ("sub", "ascending")])
+    articles = articles.sort_by("k")
+    annotations = annotations.sort_by([("article_k", "ascending"), ("k", "ascending"), ("sub", "ascending")])
     if shard.out is not None:
         return _write_rows(job, shard, articles, annotations, Path(shard.out))
     with tempfile.TemporaryDirectory(prefix="news-toolkit-shard-") as folder:
@@ -100,10 +110,12 @@ def write_shard(job: ShardJob, shard: Shard) -> WrittenShard:
         return written
 
 
-# The columns of the shards' record files (a shard without annotations has no such file).
+# The columns of the shards' piece files: an article's read-order key, and each annotation's
+# article's key then its own (a piece without annotations has no such file).
 _COLUMNS = {
-    "articles": pa.schema([("rn", pa.int64()), ("id", pa.string()), ("data", pa.binary())]),
-    "annotations": pa.schema([("rn", pa.int64()), ("k", pa.int64()), ("sub", pa.int64()), ("data", pa.binary())]),
+    "articles": pa.schema([("k", pa.int64()), ("id", pa.string()), ("data", pa.binary())]),
+    "annotations": pa.schema([("article_k", pa.int64()), ("k", pa.int64()), ("sub", pa.int64()),
+                              ("data", pa.binary())]),
 }
 
 
@@ -146,9 +158,10 @@ def _stored(split: str, articles: pa.Table, annotations: pa.Table) -> Iterator[l
     """Batches of `BATCH_ARTICLES` (id, record, annotation records, split), both tables in read order."""
     if not articles.num_rows:
         return
-    numbers = articles.column("rn").to_numpy()
-    # Each article's annotations are the run of rows carrying its number.
-    bounds = np.searchsorted(annotations.column("rn").to_numpy() if annotations.num_rows else np.zeros(0, np.int64),
+    numbers = articles.column("k").to_numpy()
+    # Each article's annotations are the run of rows carrying its key.
+    bounds = np.searchsorted(annotations.column("article_k").to_numpy() if annotations.num_rows
+                             else np.zeros(0, np.int64),
                              np.append(numbers, numbers[-1] + 1)).tolist()
     for start in range(0, len(numbers), BATCH_ARTICLES):
         end = min(start + BATCH_ARTICLES, len(numbers))
@@ -160,76 +173,127 @@ def _stored(split: str, articles: pa.Table, annotations: pa.Table) -> Iterator[l
                for i in range(end - start)]
 
 
-# Per accepted article: the bytes of its record and its annotations' records. A narrow table of
-# its own, so that no later join, sort or window carries the records (at 200k articles a window
-# over the joined rows ran out of the 256MB memory limit).
-_SIZES = """
-SELECT a.k, a.id, a.bytes + coalesce(n.bytes, 0) AS bytes
-FROM (SELECT k, id, octet_length(data) AS bytes FROM accepted_articles) a
-LEFT JOIN (SELECT article_id, sum(octet_length(data)) AS bytes FROM accepted_annotations GROUP BY article_id) n
-    ON n.article_id = a.id
+def write_plan(store: StagingStore) -> None:
+    """`export_articles` (k, id, split): the build's articles; and the same rows as the staged
+    `plan`, cut into the store's partitions for the tasks that gather them."""
+    store.scratch_table("export_articles", "SELECT s.k, a.id, s.split FROM article_split s "
+                                           "JOIN accepted_article_ids a USING (k)")
+    for batch in store.reader("SELECT k, id, split FROM export_articles"):
+        store.add("plan", batch)
+
+
+def shard_counts(store: StagingStore, input_bytes: int) -> dict[str, int]:
+    """Split → its number of shards: one per `SHARD_SOURCE_BYTES` of its share of the input (its
+    share of the build's articles). The input's size, not the accepted records', so that the count
+    is known before any record is read; a function of the data all the same."""
+    articles = dict(store.rows("SELECT split, count(*) FROM export_articles GROUP BY split"))
+    total = sum(articles.values())
+    return {split: max(1, -(-input_bytes * count // (total * SHARD_SOURCE_BYTES))) for split, count in articles.items()}
+
+
+@dataclass(frozen=True)
+class GatherJob:
+    """What every partition's gathering needs: the staged rows, DuckDB's memory limit and spill
+    folder, the staging folder's parent (which a failure names), where the pieces go, and the shards."""
+
+    spool: str
+    memory_limit: str
+    spill: str
+    parent: str
+    out: str
+    shards: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One partition's records of one shard: their files, and how many articles."""
+
+    split: str
+    shard: int
+    articles: int
+    article_file: str
+    annotation_file: str | None
+
+
+# The partition's accepted articles: the export plan's, clean (not judged by the resolver) as staged,
+# else as the resolver accepted them; and their annotations likewise. The plan's keys first in
+# DuckDB's storage: both queries join them, and they are narrow.
+_KEYS = """
+CREATE TABLE keys AS
+SELECT p.k, p.id, p.split, r.k IS NOT NULL AS resolved FROM plan p LEFT JOIN (SELECT k FROM acc_art) r USING (k)
+"""
+_ARTICLES = """
+SELECT e.split, e.id AS article, e.k, e.id, coalesce(a.record, a.data) AS data
+FROM keys e JOIN art a USING (k) WHERE NOT e.resolved
+UNION ALL
+SELECT e.split, e.id, e.k, e.id, r.data FROM keys e JOIN acc_art r USING (k)
+"""
+_ANNOTATIONS = """
+SELECT e.split, e.id AS article, e.k AS article_k, n.k, n.sub::BIGINT AS sub, n.data
+FROM ann n JOIN keys e ON e.id = n.article_id WHERE n.ok AND NOT e.resolved
+UNION ALL
+SELECT e.split, e.id, e.k, c.k, c.sub::BIGINT, c.data FROM acc_ann c JOIN keys e ON e.id = c.article_id
 """
 
-# Per accepted article in read order: its number, split and shard — the split cut into equal runs
-# of bytes, as many as `SHARD_SOURCE_BYTES` asks — and the shard's number in the build.
-_PLAN = """
-CREATE OR REPLACE TABLE export_articles AS
-WITH sized AS (
-    SELECT row_number() OVER (ORDER BY z.k) - 1 AS rn, z.k, z.id, s.split, z.bytes
-    FROM scratch.export_sizes z JOIN article_split s USING (k)),
-running AS (
-    SELECT *, sum(bytes) OVER (PARTITION BY split ORDER BY rn) - bytes AS before,
-           sum(bytes) OVER (PARTITION BY split) AS total FROM sized),
-numbered AS (
-    SELECT rn, k, id, split, CAST(floor(before * ceil(total / {target}) / total) AS BIGINT) AS shard FROM running)
--- n: the shard's place in the build, split by split ({splits}), then by shard.
-SELECT *, dense_rank() OVER (ORDER BY list_position([{splits}], split), shard) - 1 AS n FROM numbered
-"""
 
-
-def plan_shards(store: StagingStore, folder: Path) -> list[Shard]:
-    """Number and cut the accepted articles, copy each shard's records under `folder`; the shards in
-    split order, then shard order (the order their files take in the build)."""
-    store.scratch_table("export_sizes", _SIZES)
-    store.execute(_PLAN.format(target=SHARD_SOURCE_BYTES, splits=", ".join(f"'{name}'" for name in SPLIT_ORDER)))
-    store.drop_scratch("export_sizes")
-    copies = {
-        "articles": "SELECT e.n, e.rn, e.id, a.data FROM accepted_articles a JOIN export_articles e USING (k)",
-        "annotations": "SELECT e.n, e.rn, a.k, a.sub::BIGINT AS sub, a.data "
-                       "FROM accepted_annotations a JOIN export_articles e ON e.id = a.article_id",
-    }
-    files = {config: _copy_by_shard(store, sql, folder / config) for config, sql in copies.items()}
-    return [Shard(split, shard, *(_held(files[config], n) for config in ("articles", "annotations")))
-            for n, split, shard in store.rows("SELECT DISTINCT n, split, shard FROM export_articles ORDER BY n")]
-
-
-def _held(files: dict[int, str], number: int) -> tuple[str, ...]:
-    return (files[number],) if number in files else ()
-
-
-def _copy_by_shard(store: StagingStore, sql: str, folder: Path) -> dict[int, str]:
-    """Stream the rows of `sql` (shard number `n` first) from the store into one Arrow file per shard
-    under `folder`; shard number → file.
-
-    The driver only moves Arrow batches here (no row becomes a Python object), each batch's rows
-    of a shard appended to that shard's file as they come: memory holds one batch. (DuckDB's own
-    partitioned COPY buffered 524,288 rows per shard, out of the memory limit at 200k articles,
-    and with smaller buffers hung at 1M.)
-    """
+def gather_partition(job: GatherJob, partition: int) -> list[Piece]:
+    """Write one partition's accepted records into a piece file per (split, shard) and say which
+    (run by the engine, where the staging folder is seen). File names depend only on the
+    partition and the shard: a task that is run again rewrites the same files."""
+    folder = Path(job.out) / f"p{partition:05d}"
     folder.mkdir(parents=True, exist_ok=True)
-    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+    with open_duckdb(job.memory_limit, Path(job.spill) / f"gather{partition:05d}", job.parent) as con:
+        for name in ("art", "ann", "acc_art", "acc_ann", "plan"):
+            con.execute(f"CREATE VIEW {name} AS {staged_rows(job.spool, name, partition)}")
+        con.execute(_KEYS)
+        articles = _write_pieces(con, _ARTICLES, job.shards, folder, "articles")
+        annotations = _write_pieces(con, _ANNOTATIONS, job.shards, folder, "annotations")
+    return [Piece(split, shard, rows, path, annotations.get((split, shard), (None, 0))[0])
+            for (split, shard), (path, rows) in sorted(articles.items())]
+
+
+def _write_pieces(con: duckdb.DuckDBPyConnection, sql: str, shards: dict[str, int], folder: Path,
+                  config: str) -> dict[tuple[str, int], tuple[str, int]]:
+    """Stream the rows of `sql` (split, the article's id, then the record's columns) into one Arrow
+    file per (split, shard), a batch at a time; (split, shard) → (file, rows)."""
+    writers: dict[tuple[str, int], pa.ipc.RecordBatchFileWriter] = {}
+    rows: Counter = Counter()
     try:
-        for batch in store.reader(sql):
-            numbers = batch.column(0).to_numpy()
-            rows = batch.drop_columns([batch.schema.names[0]])
-            for shard in np.unique(numbers).tolist():
-                if shard not in writers:
-                    writers[shard] = pa.ipc.new_file(folder / f"{shard}.arrow", rows.schema)
-                writers[shard].write_batch(rows.filter(pa.array(numbers == shard)))
+        for batch in con.sql(sql).to_arrow_reader(8192):
+            splits = pc.dictionary_encode(batch.column("split"))
+            names = splits.dictionary.to_pylist()
+            counts = np.array([shards[name] for name in names], np.uint64)
+            codes = splits.indices.to_numpy(zero_copy_only=False)
+            shard = (id_hash(batch.column("article")) % counts[codes]).astype(np.int64)
+            records = batch.drop_columns(["split", "article"])
+            for code, number in {(int(c), int(n)) for c, n in zip(codes, shard, strict=True)}:
+                key = (names[code], number)
+                if key not in writers:
+                    writers[key] = pa.ipc.new_file(folder / f"{key[0]}-{number:05d}-{config}.arrow", _COLUMNS[config])
+                picked = records.filter(pa.array((codes == code) & (shard == number)))
+                writers[key].write_batch(picked.cast(_COLUMNS[config]))
+                rows[key] += picked.num_rows
     finally:
         for writer in writers.values():
             writer.close()
-    return {shard: str(folder / f"{shard}.arrow") for shard in writers}
+    return {key: (str(folder / f"{key[0]}-{key[1]:05d}-{config}.arrow"), rows[key]) for key in writers}
+
+
+def plan_shards(store: StagingStore, engine: Engine, folder: Path, input_bytes: int) -> list[Shard]:
+    """Write the export plan, gather every partition's records into pieces under `folder` (on the
+    engine where it sees the staging folder, else here); the shards, in split order then shard
+    order (the order their files take in the build)."""
+    write_plan(store)
+    job = GatherJob(str(store.spool), store.memory_limit, str(store.folder / "spill"), str(store.parent),
+                    str(folder), shard_counts(store, input_bytes))
+    runner = engine if engine.shares_files else InProcess()
+    found: dict[tuple[str, int], list[Piece]] = {}
+    for pieces in runner.map(gather_partition, job, range(store.partitions)):
+        for piece in pieces:
+            found.setdefault((piece.split, piece.shard), []).append(piece)
+    return [Shard(split, shard, tuple(p.article_file for p in found[(split, shard)]),
+                  tuple(p.annotation_file for p in found[(split, shard)] if p.annotation_file is not None))
+            for split, shard in sorted(found, key=lambda key: (SPLIT_ORDER.index(key[0]), key[1]))]
 
 
 def write_shards(
@@ -240,6 +304,7 @@ def write_shards(
     make_writer: WriterFactory,
     data: Path,
     suffix: str,
+    input_bytes: int,
     on_progress: Callable[[int, int], None] | None = None,
     views: list[ViewJob] | None = None,
 ) -> dict[str, dict[str, list[Path]]]:
@@ -251,10 +316,11 @@ def write_shards(
     """
     stats.split_plan = plan_splits(store, context.splits)
     work = store.folder / "export"
-    planned = plan_shards(store, work / "records")
+    with store.guarded():  # pieces written where the staging folder is: a full disk is its fault
+        planned = plan_shards(store, engine, work / "records", input_bytes)
     total = store.scalar("SELECT count(*) FROM export_articles")
     done = 0
-    pieces: dict[tuple[str, str], list[Path | bytes]] = {}
+    outputs: dict[tuple[str, str], list[Path | bytes]] = {}
     tasks = _tasks(planned, work / "out", engine.shares_files)
     views = views or []
     results = engine.map(write_shard, ShardJob(context, make_writer, view_plan(views)), tasks,
@@ -271,15 +337,15 @@ def write_shards(
                     view_rows_before[(config, shard.split)] += written.views.rows[config]
             for config, files in written.files.items():
                 made = written.contents[config] if written.contents else [Path(f) for f in files]
-                pieces.setdefault((config, shard.split), []).extend(made)
+                outputs.setdefault((config, shard.split), []).extend(made)
             done += written.articles
             if on_progress is not None:
                 on_progress(done, total)
     result: dict[str, dict[str, list[Path]]] = {}
     for config in [*CONFIGS, *reports]:
         for split in SPLIT_ORDER:
-            if pieces.get((config, split)):
-                result.setdefault(config, {})[split] = _place(pieces[(config, split)], data / config, split, suffix)
+            if outputs.get((config, split)):
+                result.setdefault(config, {})[split] = _place(outputs[(config, split)], data / config, split, suffix)
     shutil.rmtree(work, ignore_errors=True)
     return result
 

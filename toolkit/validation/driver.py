@@ -72,6 +72,7 @@ def run_validation(
     # Partitions are checked where the staged files are: on the nodes when they see the staging
     # folder, else all here (cross.check_partitions), where cutting them would only cost staging time.
     partitions = partition_count(total, engine.nodes if engine.shares_files else 1)
+    store.partitions = partitions  # the resolver's accepted records and the export plan are cut the same way
     hygiene = HygieneSpec.for_threshold(manifest.duplicates.threshold, manifest.splits.field_paths())
     for index, (path, kind) in enumerate(files):
         report.files.append(_display_name(path, manifest.root))
@@ -87,7 +88,7 @@ def run_validation(
         with store.guarded():  # a worker that cannot write its staged rows: the staging folder's fault
             for staged in _staged(engine, context, path, progress):
                 for table, batch in staged.tables.items():
-                    store.add(table, batch, partitions)
+                    store.add(table, batch)
         done_before += file_size(path)
 
     duplicates.find_duplicates(store, manifest.duplicates)
