@@ -24,6 +24,7 @@ judged by their creator's PID and age only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -73,6 +74,15 @@ def _errors_name(path: Path, doing: str) -> Iterator[None]:
 
 
 # --- the build marker ---------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_marker(folder: Path, kind: str, name: str) -> Path:

@@ -6,7 +6,6 @@ function and one line in `FORMATS`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -29,6 +28,7 @@ from toolkit.publish import (
     publish,
     read_marker,
     remove_output,
+    sha256_file,
     staging_directory,
     write_marker,
 )
@@ -79,14 +79,6 @@ def _formats() -> dict[str, Callable[[BuildContext], list[Path]]]:
 def output_folder(manifest: Manifest, fmt: Format, out_dir: Path) -> Path:
     """Where a format's build goes: `<out>/<name>` for hf, `<out>/<name>-<format>` otherwise."""
     return out_dir / (manifest.name if fmt == "hf" else f"{manifest.name}-{fmt}")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_checksums(root: Path, files: list[Path], known: dict[Path, str] | None = None) -> Path:

@@ -41,10 +41,7 @@ def write(context: Any) -> list[Path]:
                        curated=read_curated(manifest))
     (staging / "README.md").write_text(card, encoding="utf-8")
 
-    from toolkit.export import sha256_file
-
-    files = [p for splits in shards.values() for paths in splits.values() for p in paths]
-    context.digests.update({p: sha256_file(p) for p in files})
+    files = [p for splits in shards.values() for paths in splits.values() for p in paths]  # hashed by their workers
     descriptions = {"articles": field_descriptions("article"), "annotations": field_descriptions("annotation")}
     for name, layer in manifest.layers.items():
         descriptions["articles"][name] = layer.description or f"{layer.kind} layer '{name}': {', '.join(layer.labels)}"

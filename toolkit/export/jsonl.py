@@ -74,7 +74,7 @@ def write(context: Any) -> list[Path]:
     rows = RowContext(context.plan, context.manifest.splits, "jsonl", annotators=context.annotators)
     shards = write_shards(context.store, rows, context.engine, context.stats, JsonlWriters(context.jsonl_compression),
                           context.staging / "data", SUFFIX[context.jsonl_compression],
-                          context.manifest.input_bytes(), context.on_progress)
+                          context.manifest.input_bytes(), context.on_progress, digests=context.digests)
     files = [p for splits in shards.values() for paths in splits.values() for p in paths]
     readme = write_readme(context.staging, context.manifest, shards, "jsonl", jsonl_features(context.plan))
     return [*files, readme]

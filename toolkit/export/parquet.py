@@ -116,4 +116,4 @@ def write_config_shards(context: Any, views: list[Any] | None = None) -> dict[st
     rows = RowContext(context.plan, context.manifest.splits, "arrow", schemas, context.annotators)
     return write_shards(context.store, rows, context.engine, context.stats, ParquetWriters(schemas),
                         context.staging / "data", ".parquet", context.manifest.input_bytes(), context.on_progress,
-                        views)
+                        views, context.digests)

@@ -24,6 +24,7 @@ records travel with its task; the files' bytes come back.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections import Counter
@@ -49,6 +50,7 @@ from toolkit.export.rows import (
 )
 from toolkit.export.views import ShardViews, ShardViewWriter, ViewJob, ViewPlan, merge_report, view_plan
 from toolkit.hygiene.groups import plan_splits
+from toolkit.publish import sha256_file
 from toolkit.splits import SPLIT_ORDER
 from toolkit.store import StagingStore, id_hash, open_duckdb, staged_rows
 
@@ -92,6 +94,7 @@ class WrittenShard:
     stats: BuildStats
     files: dict[str, list[str]] = field(default_factory=dict)
     contents: dict[str, list[bytes]] = field(default_factory=dict)
+    digests: dict[str, list[str]] = field(default_factory=dict)  # each file's sha256: the driver reads none
     articles: int = 0
     views: ShardViews | None = None
 
@@ -102,10 +105,14 @@ def write_shard(job: ShardJob, shard: Shard) -> WrittenShard:
     articles = articles.sort_by("k")
     annotations = annotations.sort_by([("article_k", "ascending"), ("k", "ascending"), ("sub", "ascending")])
     if shard.out is not None:
-        return _write_rows(job, shard, articles, annotations, Path(shard.out))
+        written = _write_rows(job, shard, articles, annotations, Path(shard.out))
+        written.digests = {config: [sha256_file(Path(f)) for f in files] for config, files in written.files.items()}
+        return written
     with tempfile.TemporaryDirectory(prefix="news-toolkit-shard-") as folder:
         written = _write_rows(job, shard, articles, annotations, Path(folder))
         written.contents = {config: [Path(f).read_bytes() for f in files] for config, files in written.files.items()}
+        written.digests = {config: [hashlib.sha256(data).hexdigest() for data in contents]
+                           for config, contents in written.contents.items()}
         written.files = {config: [Path(f).name for f in files] for config, files in written.files.items()}
         return written
 
@@ -307,8 +314,11 @@ def write_shards(
     input_bytes: int,
     on_progress: Callable[[int, int], None] | None = None,
     views: list[ViewJob] | None = None,
+    digests: dict[Path, str] | None = None,
 ) -> dict[str, dict[str, list[Path]]]:
     """Write every config's rows as `<data>/<config>/<split>-NNNNN-of-NNNNN<suffix>`; config → split → files.
+
+    `digests` gets each file's sha256 (final path → hex), computed by the worker that wrote it.
 
     With `views` (Hub builds), each shard's worker also writes the shard's part of every view, and
     each view's report is merged from the shards' in order. Splits without rows get no files (and
@@ -321,6 +331,7 @@ def write_shards(
     total = store.scalar("SELECT count(*) FROM export_articles")
     done = 0
     outputs: dict[tuple[str, str], list[Path | bytes]] = {}
+    sums: dict[tuple[str, str], list[str]] = {}
     tasks = _tasks(planned, work / "out", engine.shares_files)
     views = views or []
     results = engine.map(write_shard, ShardJob(context, make_writer, view_plan(views)), tasks,
@@ -338,6 +349,7 @@ def write_shards(
             for config, files in written.files.items():
                 made = written.contents[config] if written.contents else [Path(f) for f in files]
                 outputs.setdefault((config, shard.split), []).extend(made)
+                sums.setdefault((config, shard.split), []).extend(written.digests[config])
             done += written.articles
             if on_progress is not None:
                 on_progress(done, total)
@@ -345,7 +357,10 @@ def write_shards(
     for config in [*CONFIGS, *reports]:
         for split in SPLIT_ORDER:
             if outputs.get((config, split)):
-                result.setdefault(config, {})[split] = _place(outputs[(config, split)], data / config, split, suffix)
+                placed = _place(outputs[(config, split)], data / config, split, suffix)
+                result.setdefault(config, {})[split] = placed
+                if digests is not None:
+                    digests.update(zip(placed, sums[(config, split)], strict=True))
     shutil.rmtree(work, ignore_errors=True)
     return result
 
