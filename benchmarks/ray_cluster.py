@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         per_core = records / first["parallel"] / min(runs)  # records per second per CPU in the parallel part
         sequential = (first["wall"] - first["parallel"]) / records  # driver seconds per record
         scale = 10_000_000 / args.articles * records  # records of 10 M articles like these
-        print(f"\nprojection of {what} for 10 M articles ({scale:,.0f} records), nodes of {min(runs)} CPU(s) "
-              "as measured:")
+        print(f"\nprojection of {what} for 10 M articles ({scale:,.0f} records), one CPU per node, from the "
+              f"per-CPU throughput measured on {min(runs)} node(s):")
         for cluster in (8, 32):
             spread = scale / (per_core * cluster)
             print(f"  {cluster:2d} nodes: parallel part {spread / 60:,.1f} min + driver's sequential part "
