@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pyarrow as pa
 import pytest
 from conftest import SHARED, TEXT, article, span
 from hypothesis import HealthCheck, given, settings
@@ -23,8 +24,8 @@ from toolkit.hygiene.agreement import (
 )
 from toolkit.ingest import import_dataset
 from toolkit.manifest import load_manifest
-from toolkit.store import StagingStore
-from toolkit.validation import run_validation
+from toolkit.store import StagingStore, partition_of
+from toolkit.validation import driver, run_validation
 
 REALDATA = SHARED / "realdata"
 
@@ -209,6 +210,46 @@ def test_set_based_counts_equal_the_careful_ones(make_dataset, annotations):
         fast = measure_agreement(store, manifest.layers)
         careful = measure_agreement(store, manifest.layers, careful=True)
     assert fast == careful
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shared_annotations(), st.integers(2, 4))
+def test_agreement_added_up_over_partitions_equals_the_careful_one(make_dataset, annotations, partitions):
+    # The articles fall in different partitions: a layer's annotators are only known in all after
+    # the partitions are added up (kappa or alpha), and alpha's units come from several of them.
+    manifest = load_manifest(make_dataset(_articles(3), annotations))
+    with pytest.MonkeyPatch.context() as patch, StagingStore() as store:
+        patch.setattr(driver, "partition_count", lambda input_bytes, nodes: partitions)
+        report = run_validation(manifest, store, InProcess())
+        assert store.partitions == partitions
+        careful = measure_agreement(store, manifest.layers, careful=True)
+    assert report.agreement == careful
+
+
+@pytest.mark.parametrize("partitions", [2, 3])
+def test_kappa_and_alpha_over_partitions_as_in_one_store(make_dataset, partitions):
+    # Three people on the genre and topics layers, two per article: alpha, with units from every
+    # partition; "entities" by two people in all: kappa-free F1 added up.
+    pairs = {"a1": ("ann-1", "ann-2"), "a2": ("ann-2", "ann-3"), "a3": ("ann-1", "ann-3"), "a4": ("ann-3", "ann-1")}
+    genres = ["reporting", "opinion", "opinion", "opinion", "reporting", "reporting", "reporting", "opinion"]
+    topics = ["politics", "politics", "economy", "politics", "economy", "economy", "politics", "economy"]
+    annotations, n = [], 0
+    for article_id, people in pairs.items():
+        for who in people:
+            annotations.append(_genre(f"g{n}", article_id, genres[n], who))
+            annotations.append(_genre(f"t{n}", article_id, topics[n], who, "topics"))
+            n += 1
+    manifest = load_manifest(make_dataset(_articles(4), annotations))
+    with StagingStore() as store:
+        run_validation(manifest, store, InProcess())
+        whole = measure_agreement(store, manifest.layers)
+    with pytest.MonkeyPatch.context() as patch, StagingStore() as store:
+        patch.setattr(driver, "partition_count", lambda input_bytes, nodes: partitions)
+        report = run_validation(manifest, store, InProcess())
+        spread = {p for p in partition_of(pa.array(list(pairs)), partitions).tolist()}
+    assert len(spread) > 1  # the articles are in different partitions
+    assert report.agreement == whole
+    assert {r.measure for r in whole} == {"krippendorff-alpha"} and all(r.value is not None for r in whole)
 
 
 # -- real exports -------------------------------------------------------------------------------------

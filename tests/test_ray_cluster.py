@@ -80,6 +80,9 @@ def test_two_node_cluster_builds_what_the_local_engine_builds(cluster, corpus, t
     # And so did gathering the accepted records into shards (a task per partition, the export's):
     # the local build above came from one partition, so the bytes do not depend on the partitions.
     assert mapped.count("gather_partition") == 2
+    # Agreement too, counted in each partition and added up (the generated corpus has people enough).
+    assert mapped.count("partition_agreement") >= 2 * 2
+    assert on_ray.report.agreement and on_ray.report.agreement == local.report.agreement
 
 
 def _recording_map(monkeypatch) -> list[str]:

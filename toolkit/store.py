@@ -20,7 +20,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -74,18 +74,23 @@ _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("art
 # The export's plan: every accepted article's key, id and split (written by the driver after the split
 # plan, partitioned like the articles, so that each partition's records are gathered where they are).
 PLAN_COLUMNS = pa.schema([("k", pa.int64()), ("id", pa.string()), ("split", pa.string())])
+# The ids of the articles in conflict (written by the driver after the resolver, partitioned like the
+# articles), so that a partition's task sees which of its records are accepted as they are.
+CONFLICT_COLUMNS = pa.schema([("id", pa.string())])
 # Tables kept as Parquet files: the staged lines, the records the resolver accepted, the export plan.
 _TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_ID_COLUMNS,
            "acc_art": _ACCEPTED_ARTICLES, "acc_ann": _ACCEPTED_ANNOTATIONS, "plan": PLAN_COLUMNS,
+           "conf": CONFLICT_COLUMNS,
            "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS}
 # The staged lines are cut into partitions by the article they concern (an article by its id, an
 # annotation by its article_id), so every cross-record rule but annotation id uniqueness can be
 # checked one partition at a time, anywhere (toolkit/validation/cross.py); that one rule reads
-# `aid`, partitioned by the annotation id. The resolver's accepted records and the export plan are
-# cut the same way, so export gathers each partition's accepted records where it is
-# (toolkit/export/shards.py). Their files carry the partition in a column of their own.
+# `aid`, partitioned by the annotation id. The resolver's accepted records, the ids in conflict and
+# the export plan are cut the same way, so that agreement is measured and export gathers each
+# partition's accepted records where it is (toolkit/validation/cross.py, toolkit/export/shards.py).
+# Their files carry the partition in a column of their own.
 PARTITIONED_BY = {"art": "id", "ann": "article_id", "aid": "id",
-                  "acc_art": "id", "acc_ann": "article_id", "plan": "id"}
+                  "acc_art": "id", "acc_ann": "article_id", "plan": "id", "conf": "id"}
 PARTITION_COLUMN = "part"
 
 _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
@@ -110,17 +115,20 @@ def split_key(key: int) -> tuple[int, int]:
     return key >> LINE_BITS, key & ((1 << LINE_BITS) - 1)
 
 
-def write_staged(folder: Path | str, table: str, batch: pa.RecordBatch, partitions: int = 1) -> None:
+def write_staged(folder: Path | str, table: str, batch: pa.RecordBatch, partitions: int = 1,
+                 name: str | None = None) -> None:
     """Write one batch of staged rows of `table` as `<folder>/<table>/<first key>.parquet` (for the
     partitioned tables, one row group per partition; an annotation batch also writes its ids to `aid`).
 
     Batches cover disjoint lines, so names never collide, whichever process writes them. No
     compression: the files live only as long as the run, and are read a few times.
     """
-    key = batch.column(0)[0].as_py()
-    # Annotations inside one article line share its key: their sub-order keeps the names apart.
-    sub = f"-{batch.column('sub')[0].as_py():010d}" if "sub" in batch.schema.names else ""
-    path = Path(folder) / table / f"{key:020d}{sub}.parquet"
+    if name is None:
+        key = batch.column(0)[0].as_py()
+        # Annotations inside one article line share its key: their sub-order keeps the names apart.
+        sub = f"-{batch.column('sub')[0].as_py():010d}" if "sub" in batch.schema.names else ""
+        name = f"{key:020d}{sub}"
+    path = Path(folder) / table / f"{name}.parquet"
     if table not in PARTITIONED_BY:
         pq.write_table(pa.Table.from_batches([batch]), path, compression="none", write_statistics=False)
         return
@@ -196,7 +204,69 @@ def id_hash(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 _MULTIPLIER = np.uint64(0x100000001B3)  # FNV's 64-bit prime: odd, so no weight is ever 0
 
 
-class StagingStore:
+class Queries:
+    """Queries over `self.con` in a `self.guarded()` block: the driver's store and a task's database
+    (`TaskStore`) answer the same calls, so code such as agreement runs unchanged in either."""
+
+    con: duckdb.DuckDBPyConnection
+
+    def guarded(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def execute(self, sql: str, parameters: list[Any] | None = None) -> None:
+        with self.guarded():
+            self.con.execute(sql, parameters or [])
+
+    def scratch_table(self, name: str, sql: str) -> None:
+        """Create (or replace) working table `name` from a query, in memory (see the constructor)."""
+        self.execute(f"CREATE OR REPLACE TABLE scratch.{name} AS {sql}")
+        self.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM scratch.{name}")
+
+    def drop_scratch(self, name: str) -> None:
+        self.execute(f"DROP VIEW {name}")
+        self.execute(f"DROP TABLE scratch.{name}")
+
+    def insert(self, table: str, rows: pa.Table | pa.RecordBatch) -> None:
+        """Append Arrow rows (columns in the table's order) to a table of the database."""
+        with self.guarded():
+            self.con.register("_inserted_rows", rows)
+            try:
+                self.con.execute(f"INSERT INTO {table} SELECT * FROM _inserted_rows")
+            finally:
+                self.con.unregister("_inserted_rows")
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Every row of a query whose result is small (counts, a few keys)."""
+        with self.guarded():
+            return self.con.execute(sql).fetchall()
+
+    def scalar(self, sql: str) -> Any:
+        with self.guarded():
+            return self.con.execute(sql).fetchall()[0][0]
+
+    def reader(self, sql: str, batch_rows: int = 8192) -> Iterator[pa.RecordBatch]:
+        """The result of a query as Arrow record batches, streamed (not materialised)."""
+        with self.guarded():
+            cursor = self.con.cursor()  # its own stream: the caller may write while reading
+            try:
+                yield from cursor.sql(sql).to_arrow_reader(batch_rows)
+            finally:
+                cursor.close()
+
+
+class TaskStore(Queries):
+    """A task's own DuckDB (`open_duckdb`) seen as a store: working tables in an attached in-memory
+    `scratch` database, as in `StagingStore`. Failures are `open_duckdb`'s to report."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        con.execute("ATTACH ':memory:' AS scratch")
+
+    def guarded(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+
+class StagingStore(Queries):
     """Staged lines and accepted records in a temporary DuckDB database. Use as a context manager.
 
     Holds real state (a connection and a folder that must be removed), hence a class.
@@ -280,11 +350,12 @@ class StagingStore:
 
     # -- staging --------------------------------------------------------------------------------
 
-    def add(self, table: str, batch: pa.RecordBatch) -> None:
-        """Stage rows of `table` that a batch function handed back instead of writing them."""
+    def add(self, table: str, batch: pa.RecordBatch, name: str | None = None) -> None:
+        """Stage rows of `table` that a batch function handed back instead of writing them (a table
+        whose first column is not a read-order key names each batch's file)."""
         if batch.num_rows:
             with self.guarded():
-                write_staged(self.spool, table, batch, self.partitions)
+                write_staged(self.spool, table, batch, self.partitions, name)
 
     def accept(self, articles: list[tuple[int, str, bytes]], annotations: list[tuple[int, int, str, bytes]]) -> None:
         """Keep records the sequential resolver accepted, given in read order: (key, id, bytes) and
@@ -294,48 +365,6 @@ class StagingStore:
                 write_staged(self.spool, "acc_art", _batch(articles, _ACCEPTED_ARTICLES), self.partitions)
             if annotations:
                 write_staged(self.spool, "acc_ann", _batch(annotations, _ACCEPTED_ANNOTATIONS), self.partitions)
-
-    # -- queries --------------------------------------------------------------------------------
-
-    def execute(self, sql: str, parameters: list[Any] | None = None) -> None:
-        with self.guarded():
-            self.con.execute(sql, parameters or [])
-
-    def scratch_table(self, name: str, sql: str) -> None:
-        """Create (or replace) working table `name` from a query, in memory (see the constructor)."""
-        self.execute(f"CREATE OR REPLACE TABLE scratch.{name} AS {sql}")
-        self.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM scratch.{name}")
-
-    def drop_scratch(self, name: str) -> None:
-        self.execute(f"DROP VIEW {name}")
-        self.execute(f"DROP TABLE scratch.{name}")
-
-    def insert(self, table: str, rows: pa.Table | pa.RecordBatch) -> None:
-        """Append Arrow rows (columns in the table's order) to a table of the database."""
-        with self.guarded():
-            self.con.register("_inserted_rows", rows)
-            try:
-                self.con.execute(f"INSERT INTO {table} SELECT * FROM _inserted_rows")
-            finally:
-                self.con.unregister("_inserted_rows")
-
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        """Every row of a query whose result is small (counts, a few keys)."""
-        with self.guarded():
-            return self.con.execute(sql).fetchall()
-
-    def scalar(self, sql: str) -> Any:
-        with self.guarded():
-            return self.con.execute(sql).fetchall()[0][0]
-
-    def reader(self, sql: str, batch_rows: int = 8192) -> Iterator[pa.RecordBatch]:
-        """The result of a query as Arrow record batches, streamed (not materialised)."""
-        with self.guarded():
-            cursor = self.con.cursor()  # its own stream: the caller may write while reading
-            try:
-                yield from cursor.sql(sql).to_arrow_reader(batch_rows)
-            finally:
-                cursor.close()
 
 
 def _batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:

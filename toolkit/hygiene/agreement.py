@@ -25,6 +25,7 @@ shared article (what the `krippendorff` package needs).
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from toolkit.manifest import Layer
-from toolkit.store import StagingStore
+from toolkit.store import Queries, StagingStore
 
 Span = tuple[str, int, int]  # field, start, end
 LabelledSpan = tuple[Span, str]  # a span and its label
@@ -426,7 +427,7 @@ SELECT l, label, count(*) FILTER (WHERE before) AS a, count(*) FILTER (WHERE NOT
 # Per layer: the human annotators involved and the articles they share.
 _PEOPLE = """
 SELECT l, p.annotators, g.articles
-FROM (SELECT l, count(DISTINCT annotator) AS annotators FROM agreement_shared GROUP BY l) p
+FROM (SELECT l, list(DISTINCT annotator) AS annotators FROM agreement_shared GROUP BY l) p
 JOIN (SELECT l, count(*) AS articles FROM agreement_groups GROUP BY l) g USING (l)
 """
 
@@ -444,16 +445,51 @@ SELECT label, chose_first, chose_second, count(*) FROM (
     FROM mine, first f GROUP BY g, label)
 GROUP BY ALL
 """
-# More annotators: alpha's units, one per shared article in article order (the order the careful
-# spelling reads them in): per label, how many annotators chose it, and how many annotated it.
+# More annotators: alpha's units, one per shared article (numbered in article order, the order the
+# careful spelling reads them in, once every partition's are together: `_units`): per label, how
+# many annotators chose it, and how many annotated it.
 _ALPHA_UNITS = """
-WITH mine AS (SELECT g, annotator, label FROM agreement_shared WHERE l = {layer}),
+WITH mine AS (SELECT g, l, annotator, label FROM agreement_shared WHERE {layers}),
 sizes AS (SELECT g, count(DISTINCT annotator) AS m FROM mine GROUP BY g)
-SELECT dense_rank() OVER (ORDER BY s.article_id) - 1 AS unit, x.label, count(DISTINCT x.annotator) AS chose,
-       any_value(z.m) AS m
+SELECT x.l, s.article_id, x.label, count(DISTINCT x.annotator) AS chose, any_value(z.m) AS m
 FROM mine x JOIN sizes z ON z.g = x.g JOIN agreement_groups s ON s.g = x.g
-GROUP BY s.article_id, x.label
+GROUP BY x.l, s.article_id, x.label
 """
+UNIT_COLUMNS = pa.schema([("l", pa.int32()), ("article_id", pa.string()), ("label", pa.string()),
+                           ("chose", pa.int64()), ("m", pa.int64())])
+
+
+@dataclass
+class AgreementCounts:
+    """The set-based spelling's sums over the articles measured, per layer (by number, its place in the
+    manifest from 1): what a partition of the corpus sends back, added up by the driver. Human
+    annotators in the layer's shared groups and how many articles; pooled F1 counts per (layer,
+    measure, label); for document layers, kappa's label pairs and, for multi layers, who chose each
+    label, each group's annotators taken in name order (what kappa reads when two people annotated
+    the layer in all: then every group has both, in the same order everywhere)."""
+
+    people: dict[int, set[str]] = dataclasses.field(default_factory=dict)
+    articles: Counter = dataclasses.field(default_factory=Counter)
+    pooled: dict[tuple[int, str, str], list[int]] = dataclasses.field(default_factory=dict)
+    pairs: dict[int, Counter] = dataclasses.field(default_factory=dict)
+    chosen: dict[int, Counter] = dataclasses.field(default_factory=dict)
+
+    def add(self, other: AgreementCounts) -> None:
+        for number, names in other.people.items():
+            self.people.setdefault(number, set()).update(names)
+        self.articles.update(other.articles)
+        for key, counts in other.pooled.items():
+            mine = self.pooled.setdefault(key, [0, 0, 0, 0])
+            for i, count in enumerate(counts):
+                mine[i] += count
+        for tables, theirs in ((self.pairs, other.pairs), (self.chosen, other.chosen)):
+            for number, counter in theirs.items():
+                tables.setdefault(number, Counter()).update(counter)
+
+    def needing_alpha(self, layers: dict[str, Layer]) -> frozenset[int]:
+        """The document layers measured by alpha: more than two annotators in all."""
+        return frozenset(number for number, layer in enumerate(layers.values(), 1)
+                         if layer.kind == "document" and len(self.people.get(number, ())) > 2)
 
 
 def _items(store: StagingStore, where: str, order: str = "layer, article_id, annotator, k, sub") -> Iterator[tuple]:
@@ -504,20 +540,8 @@ def measure_agreement(store: StagingStore, layers: dict[str, Layer], articles: s
         rows = agreement_rows(layers, _items(store, _in(layers)))
         store.drop_scratch("agreement_items")
     else:
-        # No `_MAY_SHARE` first: the groups take as long to find as that bound, and are exact.
-        store.scratch_table("agreement_groups", _GROUPS.format(
-            articles=articles, layers=", ".join(_quote(name) for name in layers)))
-        if not store.scalar("SELECT count(*) FROM agreement_groups"):
-            store.drop_scratch("agreement_groups")
-            return []
-        store.scratch_table("agreement_shared", _SHARED)
-        by_number = dict(enumerate(layers.values(), 1))
-        people = {number: (annotators, shared) for number, annotators, shared in store.rows(_PEOPLE)}
-        rows = _pooled_rows(store, {n: layer for n, layer in by_number.items() if layer.kind != "document"}, people)
-        rows += [row for number, layer in by_number.items() if layer.kind == "document" and number in people
-                 for row in _document_rows(store, number, layer, *people[number])]
-        store.drop_scratch("agreement_shared")
-        store.drop_scratch("agreement_groups")
+        counts, units = agreement_inputs(store, layers, articles)
+        rows = agreement_figures(layers, counts, units)
     order = {name: i for i, name in enumerate(layers)}
     return sorted(rows, key=lambda r: order[r.layer])  # stable: each layer's rows keep their order
 
@@ -528,45 +552,102 @@ def _numbered(layers: Iterable[int]) -> str:
     return f"l IN ({numbers})" if numbers else "false"
 
 
-def _pooled_rows(store: StagingStore, layers: dict[int, Layer], people: dict[int, tuple[int, int]]
-                 ) -> list[AgreementRow]:
-    """Span and relation rows from the set-based pooled counts (`layers` by number)."""
+def agreement_inputs(store: Queries, layers: dict[str, Layer], articles: str = "accepted_article_ids",
+                     alpha: frozenset[int] | None = None) -> tuple[AgreementCounts, pa.Table]:
+    """The set-based counts of the accepted annotations of the articles in `articles`, and alpha's
+    units of the document layers numbered in `alpha` (None: those with more than two annotators
+    here — right when `store` holds the whole corpus; a partition is told, by the driver)."""
+    # No `_MAY_SHARE` first: the groups take as long to find as that bound, and are exact.
+    store.scratch_table("agreement_groups", _GROUPS.format(
+        articles=articles, layers=", ".join(_quote(name) for name in layers)))
+    counts = AgreementCounts()
+    if not store.scalar("SELECT count(*) FROM agreement_groups"):
+        store.drop_scratch("agreement_groups")
+        return counts, UNIT_COLUMNS.empty_table()
+    store.scratch_table("agreement_shared", _SHARED)
+    for number, names, shared in store.rows(_PEOPLE):
+        counts.people[number] = set(names)
+        counts.articles[number] = shared
+    by_number = dict(enumerate(layers.values(), 1))
+    _pooled_counts(store, {n: layer for n, layer in by_number.items() if layer.kind != "document"}, counts)
+    for number, layer in by_number.items():
+        if layer.kind != "document" or number not in counts.people:
+            continue
+        if layer.multi:
+            counts.chosen[number] = Counter({(label, first, second): n for label, first, second, n in
+                                             store.rows(_KAPPA_MULTI.format(layer=number))})
+        else:
+            counts.pairs[number] = Counter({(x, y): n for x, y, n in store.rows(_KAPPA_PAIRS.format(layer=number))})
+    numbers = counts.needing_alpha(layers) if alpha is None else alpha
+    found = [batch.cast(UNIT_COLUMNS) for batch in store.reader(_ALPHA_UNITS.format(layers=_numbered(numbers)))
+             ] if numbers else []
+    units = pa.Table.from_batches(found, UNIT_COLUMNS)
+    store.drop_scratch("agreement_shared")
+    store.drop_scratch("agreement_groups")
+    return counts, units
+
+
+def agreement_figures(layers: dict[str, Layer], counts: AgreementCounts, units: pa.Table) -> list[AgreementRow]:
+    """The rows of every layer with shared articles, from the counts (of one store, or added up over
+    partitions) and alpha's units (every partition's, in any order)."""
+    rows: list[AgreementRow] = []
+    for number, layer in enumerate(layers.values(), 1):
+        if number not in counts.people:
+            continue
+        annotators, articles = len(counts.people[number]), counts.articles[number]
+        if layer.kind != "document":
+            pooled = _Pooled()
+            pooled.counts = {(measure, label): list(c) for (n, measure, label), c in counts.pooled.items()
+                             if n == number}
+            rows += _f1_rows(layer, pooled, annotators, articles)
+        else:
+            rows += _document_rows(layer, counts, _units(units, number), number, annotators, articles)
+    return rows
+
+
+def _units(units: pa.Table, number: int) -> pa.Table:
+    """One layer's alpha units, each numbered (`unit`) by its article's place in id order."""
+    mine = units.filter(pc.equal(units.column("l"), number))
+    if not mine.num_rows:
+        return mine.append_column("unit", pa.array([], pa.int64()))
+    mine = mine.take(pc.sort_indices(mine, [("article_id", "ascending")]))
+    ids = mine.column("article_id").combine_chunks()
+    changed = pc.not_equal(ids.slice(1), ids.slice(0, len(ids) - 1)).to_numpy(zero_copy_only=False)
+    return mine.append_column("unit", pa.array(np.concatenate([[0], np.cumsum(changed)]).astype(np.int64)))
+
+
+def _pooled_counts(store: Queries, layers: dict[int, Layer], counts: AgreementCounts) -> None:
+    """Add the span and relation layers' pooled counts (`layers` by number) to `counts`."""
     if not layers:
-        return []
+        return
     where = _numbered(layers)
     exact = {(number, label): n for number, label, n in store.rows(_EXACT.format(layers=where))}
     overlap = {(number, label): (a, b) for number, label, a, b in store.rows(
         _OVERLAP.format(layers=_numbered(n for n, layer in layers.items() if layer.kind == "span")))}
-    pooled: dict[int, _Pooled] = {}
     for number, label, total_a, total_b in store.rows(_TOTALS.format(layers=where)):
-        found = pooled.setdefault(number, _Pooled())
         matched = exact.get((number, label), 0)
         if layers[number].kind == "span":
-            found.counts[("f1-exact", label)] = [matched, total_a, matched, total_b]
+            counts.pooled[(number, "f1-exact", label)] = [matched, total_a, matched, total_b]
             overlap_a, overlap_b = overlap.get((number, label), (0, 0))
-            found.counts[("f1-overlap", label)] = [overlap_a, total_a, overlap_b, total_b]
+            counts.pooled[(number, "f1-overlap", label)] = [overlap_a, total_a, overlap_b, total_b]
         else:
-            found.counts[("f1-relation", label)] = [matched, total_a, matched, total_b]
-    return [row for number, found in pooled.items() for row in _f1_rows(layers[number], found, *people[number])]
+            counts.pooled[(number, "f1-relation", label)] = [matched, total_a, matched, total_b]
 
 
-def _document_rows(store: StagingStore, number: int, layer: Layer, annotators: int, articles: int
-                   ) -> list[AgreementRow]:
+def _document_rows(layer: Layer, counts: AgreementCounts, units: pa.Table, number: int, annotators: int,
+                   articles: int) -> list[AgreementRow]:
     """A document layer's rows from counts: kappa (two annotators in all) or alpha (more), for the layer
     or, when `multi`, per label as yes/no — as `_document_measures` measures them article by article."""
     labels: list[str | None] = list(layer.labels) if layer.multi else [None]
     if annotators == 2:
         if layer.multi:
-            chosen = {(label, first, second): n for label, first, second, n in
-                      store.rows(_KAPPA_MULTI.format(layer=number))}
+            chosen = counts.chosen.get(number, Counter())
             measured = [("cohen-kappa", label, cohen_kappa_of_counts(_yes_no_pairs(chosen, label, articles)))
                         for label in labels]
         else:
-            pairs = Counter({(x, y): n for x, y, n in store.rows(_KAPPA_PAIRS.format(layer=number))})
-            measured = [("cohen-kappa", None, cohen_kappa_of_counts(pairs))]
+            measured = [("cohen-kappa", None, cohen_kappa_of_counts(counts.pairs.get(number, Counter())))]
     else:
-        # Never empty: a layer in `people` has a shared article, whose annotators are its units' values.
-        units = pa.Table.from_batches(list(store.reader(_ALPHA_UNITS.format(layer=number))))
+        # Never empty: a layer with annotators has a shared article, whose annotators are its units' values.
         measured = [("krippendorff-alpha", label, krippendorff_alpha_of_counts(_alpha_counts(units, label, articles)))
                     for label in labels]
     return [AgreementRow(layer.name, measure, label, value, annotators, articles) for measure, label, value in measured]

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,21 @@ import orjson
 import pyarrow as pa
 
 from toolkit.engines import Engine, InProcess
+from toolkit.hygiene import agreement
+from toolkit.hygiene.agreement import (
+    UNIT_COLUMNS,
+    AgreementCounts,
+    AgreementRow,
+    agreement_figures,
+    agreement_inputs,
+)
 from toolkit.hygiene.duplicates import text_roots
 from toolkit.hygiene.text import blank_fields
 from toolkit.manifest import DuplicatePolicy, Layer
 from toolkit.problems import Problem
 from toolkit.readers import RawLine
 from toolkit.rejects import RejectsWriter
-from toolkit.store import StagingStore, memory_limit_bytes, open_duckdb, split_key, staged_rows
+from toolkit.store import StagingStore, TaskStore, memory_limit_bytes, open_duckdb, split_key, staged_rows
 from toolkit.validation.records import bad_dates, not_a_moment, parse, problem, schema_problems
 from toolkit.validation.report import ValidationReport
 
@@ -131,6 +139,14 @@ DRIVER_RULES: dict[str, str] = {
 _COPY_BYTES_PER_ROW = 160
 _ANNK = "SELECT * EXCLUDE (data, quoted, too_long) FROM ann"
 
+# The clean annotations' and the accepted articles' keys (no records), over `artk`, `annk`, the
+# `conflicts` and `acc_art`: in the driver's store, and in a partition's task for agreement.
+_KEY_VIEWS = {
+    "clean_annk": "SELECT a.* FROM annk a ANTI JOIN conflicts c ON a.article_id = c.id WHERE a.ok",
+    "accepted_article_ids": "SELECT a.k, a.id FROM artk a ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok "
+                            "UNION ALL SELECT k, id FROM acc_art",
+}
+
 # With the fast path off every article is "in conflict": the resolver then judges every record,
 # which is the reference the set-based pass must equal.
 _EVERY_ARTICLE = ("SELECT id FROM artk WHERE id IS NOT NULL "
@@ -196,8 +212,7 @@ def find_conflicts(store: StagingStore, engine: Engine, partitions: int, fast: b
     store.execute("CREATE VIEW clean_art AS SELECT a.* FROM art a ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok")
     store.execute("CREATE VIEW clean_ann AS "
                   "SELECT a.* FROM ann a ANTI JOIN conflicts c ON a.article_id = c.id WHERE a.ok")
-    store.execute("CREATE VIEW clean_annk AS "
-                  "SELECT a.* FROM annk a ANTI JOIN conflicts c ON a.article_id = c.id WHERE a.ok")
+    store.execute(f"CREATE VIEW clean_annk AS {_KEY_VIEWS['clean_annk']}")
     articles = store.scalar("SELECT count(*) FROM artk a ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok")
     return articles, store.scalar("SELECT count(*) FROM clean_annk")
 
@@ -205,12 +220,61 @@ def find_conflicts(store: StagingStore, engine: Engine, partitions: int, fast: b
 def accepted_views(store: StagingStore) -> None:
     """`accepted_articles` (k, id, data) and `accepted_annotations` (k, sub, article_id, data): what export reads."""
     # Ids alone, from the staged columns: the queries that only ask "which articles" need not scan records.
-    store.execute("CREATE VIEW accepted_article_ids AS SELECT a.k, a.id FROM artk a "
-                  "ANTI JOIN conflicts c ON a.id = c.id WHERE a.ok UNION ALL SELECT k, id FROM acc_art")
+    store.execute(f"CREATE VIEW accepted_article_ids AS {_KEY_VIEWS['accepted_article_ids']}")
     store.execute("CREATE VIEW accepted_articles AS SELECT k, id, coalesce(record, data) AS data FROM clean_art "
                   "UNION ALL SELECT k, id, data FROM acc_art")
     store.execute("CREATE VIEW accepted_annotations AS SELECT k, sub, article_id, data FROM clean_ann "
                   "UNION ALL SELECT k, sub, article_id, data FROM acc_ann")
+
+
+@dataclass(frozen=True)
+class AgreementJob:
+    """What every partition's agreement needs: where its rows are, the layers, and which document
+    layers to list alpha's units of (none in the first round)."""
+
+    partitions: PartitionJob
+    layers: dict[str, Layer]
+    alpha: frozenset[int] = frozenset()
+
+
+def partition_agreement(job: AgreementJob, partition: int) -> tuple[AgreementCounts, pa.Table]:
+    """One partition's agreement counts (and alpha units of `job.alpha`), over its accepted
+    annotations, in a DuckDB of its own: this runs on a worker, wherever the staging folder is seen.
+    An article's annotations are all in its partition, and so are the groups agreement compares."""
+    where = job.partitions
+    with open_duckdb(where.memory_limit, Path(where.spill) / f"agreement{partition:05d}", where.parent) as con:
+        for name in ("art", "ann", "acc_art", "acc_ann", "conf"):
+            con.execute(f"CREATE VIEW {name} AS {staged_rows(where.spool, name, partition)}")
+        store = TaskStore(con)
+        store.scratch_table("artk", "SELECT k, ok, id FROM art")
+        store.scratch_table("annk", _ANNK)
+        con.execute("CREATE VIEW conflicts AS SELECT id FROM conf")
+        for name, sql in _KEY_VIEWS.items():
+            con.execute(f"CREATE VIEW {name} AS {sql}")
+        return agreement_inputs(store, job.layers, alpha=job.alpha)
+
+
+def measure_agreement(store: StagingStore, engine: Engine, layers: dict[str, Layer],
+                      partitions: int) -> list[AgreementRow]:
+    """The report's agreement rows (after `accepted_views`): in the store for one partition, else
+    partition by partition on `engine` where it sees the staging folder, the counts added up here
+    (only counts travel; alpha's units, one row per shared article and label, only for document
+    layers that more than two people annotated, in a second round once the driver knows which)."""
+    if partitions == 1:
+        return agreement.measure_agreement(store, layers)
+    for number, batch in enumerate(store.reader("SELECT DISTINCT id FROM conflicts WHERE id IS NOT NULL")):
+        store.add("conf", batch, name=f"{number:020d}")
+    job = AgreementJob(PartitionJob(str(store.spool), store.memory_limit, str(store.folder / "spill"),
+                                    str(store.parent)), layers)
+    runner = engine if engine.shares_files else InProcess()
+    counts = AgreementCounts()
+    with store.guarded():
+        for found, _ in runner.map(partition_agreement, job, range(partitions)):
+            counts.add(found)
+        alpha = counts.needing_alpha(layers)
+        units = [found for _, found in runner.map(partition_agreement, replace(job, alpha=alpha), range(partitions))
+                 ] if alpha else []
+    return agreement_figures(layers, counts, pa.concat_tables(units) if units else UNIT_COLUMNS.empty_table())
 
 
 # -- the careful spelling: the sequential resolver -----------------------------------------------

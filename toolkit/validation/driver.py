@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from toolkit.engines import Engine, EngineOptions, open_engine
-from toolkit.hygiene import agreement, duplicates
+from toolkit.hygiene import duplicates
 from toolkit.hygiene.staging import HygieneSpec
 from toolkit.manifest import Manifest, load_manifest
 from toolkit.problems import RecordKind
@@ -106,7 +106,7 @@ def run_validation(
     cross.accepted_views(store)
     report.duplicates = duplicates.clusters(store)
     report.duplicate_counts = duplicates.cluster_counts(store)
-    report.agreement = agreement.measure_agreement(store, manifest.layers)
+    report.agreement = cross.measure_agreement(store, engine, manifest.layers, partitions)
     return report
 
 
