@@ -50,7 +50,7 @@ nodes.wait_for_nodes()
 ray.init(address=nodes.address, include_dashboard=False, log_to_driver=False)
 engines, parallel = [], [0.0]
 opened, staged, write_shards = ray_engine.open, driver._staged, shards.write_shards
-check_partitions = cross.check_partitions
+check_partitions, measure_agreement = cross.check_partitions, cross.measure_agreement
 
 class Kept:
     def __init__(self, context):
@@ -66,12 +66,14 @@ def timed_staging(*args):
     yield from staged(*args)
     parallel[0] += time.perf_counter() - start
 
-def timed_partitions(*args, **kwargs):  # the workers' part of the cross-record checks
-    start = time.perf_counter()
-    try:
-        return check_partitions(*args, **kwargs)
-    finally:
-        parallel[0] += time.perf_counter() - start
+def on_the_workers(step):  # the partitions' tasks: cross-record checks, agreement (and the few ids sent)
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            parallel[0] += time.perf_counter() - start
+    return timed
 
 def timed_writing(*args, **kwargs):  # the workers' part: gathering and writing the shards, less the driver's plan
     start = time.perf_counter()
@@ -91,7 +93,10 @@ def on_the_driver(step):  # a driver's step inside write_shards: the split plan,
 
 ray_engine.open = lambda options: Kept(opened(options))
 driver._staged = timed_staging
-cross.check_partitions = timed_partitions
+cross.check_partitions = on_the_workers(check_partitions)
+# Agreement runs in the partitions' tasks when there are several, else in the driver's store.
+cross.measure_agreement = lambda store, engine, layers, partitions: (
+    on_the_workers(measure_agreement) if partitions > 1 else measure_agreement)(store, engine, layers, partitions)
 shards.write_shards = timed_writing
 shards.write_plan, shards.plan_splits = on_the_driver(shards.write_plan), on_the_driver(shards.plan_splits)
 start = time.perf_counter()

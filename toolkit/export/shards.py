@@ -53,10 +53,12 @@ from toolkit.hygiene.groups import plan_splits
 from toolkit.publish import sha256_file
 from toolkit.splits import SPLIT_ORDER
 from toolkit.store import StagingStore, id_hash, open_duckdb, staged_rows
+from toolkit.validation.cross import PartitionJob, partition_job
 
-# A shard's records as validated (JSON): Parquet with zstd comes to a fifth to a third of that. Big
-# enough that a shard's fixed costs do not show, small enough that a 100k-article corpus (~300 MB)
-# gives the workers of one machine several shards to share, and a worker holds one shard at a time.
+# A shard's share of the input (JSON, `shard_counts`): Parquet with zstd comes to a fifth to a third
+# of that. Big enough that a shard's fixed costs do not show, small enough that a 100k-article corpus
+# (~300 MB) gives the workers of one machine several shards to share, and a worker holds one shard
+# at a time.
 SHARD_SOURCE_BYTES = 96 * 1024 * 1024
 
 # Shards whose records travel with their task (workers that cannot see the staging folder) that the
@@ -200,24 +202,20 @@ def shard_counts(store: StagingStore, input_bytes: int) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class GatherJob:
-    """What every partition's gathering needs: the staged rows, DuckDB's memory limit and spill
-    folder, the staging folder's parent (which a failure names), where the pieces go, and the shards."""
+    """What every partition's gathering needs: where its rows are (and how its DuckDB runs), where
+    the pieces go, and each split's number of shards."""
 
-    spool: str
-    memory_limit: str
-    spill: str
-    parent: str
+    where: PartitionJob
     out: str
     shards: dict[str, int]
 
 
 @dataclass(frozen=True)
 class Piece:
-    """One partition's records of one shard: their files, and how many articles."""
+    """One partition's records of one shard: their files."""
 
     split: str
     shard: int
-    articles: int
     article_file: str
     annotation_file: str | None
 
@@ -249,14 +247,15 @@ def gather_partition(job: GatherJob, partition: int) -> list[Piece]:
     partition and the shard: a task that is run again rewrites the same files."""
     folder = Path(job.out) / f"p{partition:05d}"
     folder.mkdir(parents=True, exist_ok=True)
-    with open_duckdb(job.memory_limit, Path(job.spill) / f"gather{partition:05d}", job.parent) as con:
+    where = job.where
+    with open_duckdb(where.memory_limit, Path(where.spill) / f"gather{partition:05d}", where.parent) as con:
         for name in ("art", "ann", "acc_art", "acc_ann", "plan"):
-            con.execute(f"CREATE VIEW {name} AS {staged_rows(job.spool, name, partition)}")
+            con.execute(f"CREATE VIEW {name} AS {staged_rows(where.spool, name, partition)}")
         con.execute(_KEYS)
         articles = _write_pieces(con, _ARTICLES, job.shards, folder, "articles")
         annotations = _write_pieces(con, _ANNOTATIONS, job.shards, folder, "annotations")
-    return [Piece(split, shard, rows, path, annotations.get((split, shard), (None, 0))[0])
-            for (split, shard), (path, rows) in sorted(articles.items())]
+    return [Piece(split, shard, path, annotations.get((split, shard)))
+            for (split, shard), path in sorted(articles.items())]
 
 
 # Rows per batch read from a partition's query: a batch is cut into as many runs as it touches
@@ -266,11 +265,10 @@ _GATHER_ROWS = {"articles": 8192, "annotations": 65536}
 
 
 def _write_pieces(con: duckdb.DuckDBPyConnection, sql: str, shards: dict[str, int], folder: Path,
-                  config: str) -> dict[tuple[str, int], tuple[str, int]]:
+                  config: str) -> dict[tuple[str, int], str]:
     """Stream the rows of `sql` (split, the article's id, then the record's columns) into one Arrow
-    file per (split, shard), a batch at a time; (split, shard) → (file, rows)."""
+    file per (split, shard), a batch at a time; (split, shard) → file."""
     writers: dict[tuple[str, int], pa.ipc.RecordBatchFileWriter] = {}
-    rows: Counter = Counter()
     try:
         for batch in con.sql(sql).to_arrow_reader(_GATHER_ROWS[config]):
             if not batch.num_rows:
@@ -292,11 +290,10 @@ def _write_pieces(con: duckdb.DuckDBPyConnection, sql: str, shards: dict[str, in
                     writers[name] = pa.ipc.new_file(folder / f"{name[0]}-{name[1]:05d}-{config}.arrow",
                                                     _COLUMNS[config])
                 writers[name].write_batch(records.slice(lo, hi - lo))
-                rows[name] += hi - lo
     finally:
         for writer in writers.values():
             writer.close()
-    return {name: (str(folder / f"{name[0]}-{name[1]:05d}-{config}.arrow"), rows[name]) for name in writers}
+    return {name: str(folder / f"{name[0]}-{name[1]:05d}-{config}.arrow") for name in writers}
 
 
 def plan_shards(store: StagingStore, engine: Engine, folder: Path, input_bytes: int) -> list[Shard]:
@@ -304,8 +301,7 @@ def plan_shards(store: StagingStore, engine: Engine, folder: Path, input_bytes: 
     engine where it sees the staging folder, else here); the shards, in split order then shard
     order (the order their files take in the build)."""
     write_plan(store)
-    job = GatherJob(str(store.spool), store.memory_limit, str(store.folder / "spill"), str(store.parent),
-                    str(folder), shard_counts(store, input_bytes))
+    job = GatherJob(partition_job(store), str(folder), shard_counts(store, input_bytes))
     runner = engine if engine.shares_files else InProcess()
     found: dict[tuple[str, int], list[Piece]] = {}
     for pieces in runner.map(gather_partition, job, range(store.partitions)):

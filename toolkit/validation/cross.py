@@ -164,6 +164,11 @@ class PartitionJob:
     parent: str
 
 
+def partition_job(store: StagingStore) -> PartitionJob:
+    """Where the partitions' tasks find the staged rows, and how their DuckDB runs, for `store`."""
+    return PartitionJob(str(store.spool), store.memory_limit, str(store.folder / "spill"), str(store.parent))
+
+
 def partition_conflicts(job: PartitionJob, partition: int) -> pa.Array:
     """The ids of the articles in conflict in one partition (`PARTITION_RULES`), checked in a DuckDB
     of its own under the memory limit: this runs on a worker, wherever the staging folder is seen."""
@@ -189,7 +194,7 @@ def check_partitions(store: StagingStore, engine: Engine, partitions: int) -> No
     """Fill the `conflicts` table with the articles the `PARTITION_RULES` name: each of the staged
     lines' `partitions` checked by `engine` where it sees the staging folder (else here, one
     partition at a time); only the ids of articles in conflict come back."""
-    job = PartitionJob(str(store.spool), store.memory_limit, str(store.folder / "spill"), str(store.parent))
+    job = partition_job(store)
     runner = engine if engine.shares_files else InProcess()
     with store.guarded():
         for ids in runner.map(partition_conflicts, job, range(partitions)):
@@ -264,8 +269,7 @@ def measure_agreement(store: StagingStore, engine: Engine, layers: dict[str, Lay
         return agreement.measure_agreement(store, layers)
     for number, batch in enumerate(store.reader("SELECT DISTINCT id FROM conflicts WHERE id IS NOT NULL")):
         store.add("conf", batch, name=f"{number:020d}")
-    job = AgreementJob(PartitionJob(str(store.spool), store.memory_limit, str(store.folder / "spill"),
-                                    str(store.parent)), layers)
+    job = AgreementJob(partition_job(store), layers)
     runner = engine if engine.shares_files else InProcess()
     counts = AgreementCounts()
     with store.guarded():
