@@ -77,6 +77,10 @@ def test_each_split_is_cut_by_article_id_into_numbered_shards_holding_their_rows
             assert positions == sorted(positions)  # each article's annotations after the previous article's
         assert shard_numbers == sorted(set(shard_numbers))  # the files are the shards in order
     assert len(_shards(build, "articles", "train")) >= 3
+    # The card says so, for this build: which splits are cut, and that order holds inside a file.
+    card = (build / "README.md").read_text(encoding="utf-8")
+    assert f"train ({len(_shards(build, 'articles', 'train'))} files)" in card
+    assert "Rows are in input order within each file" in card
     # Each view's shards follow the articles': no more of them, and each from the articles of one shard.
     ner_files = _shards(build, "ner-entities", "train")
     assert 1 < len(ner_files) <= len(_shards(build, "articles", "train"))
@@ -91,6 +95,8 @@ def test_shard_size_changes_the_files_not_the_rows(corpus, tmp_path, monkeypatch
     monkeypatch.setattr(shards_module, "SHARD_SOURCE_BYTES", SMALL_SHARDS)
     small = export(corpus, format="hf", out_dir=tmp_path / "small").output
     assert len(_shards(small, "articles", "train")) > len(_shards(big, "articles", "train")) == 1
+    assert "Rows are in input order (the order the articles were read), one file per split." in (
+        big / "README.md").read_text(encoding="utf-8")
     configs = [p.name for p in sorted((big / "data").iterdir())]
     assert {"articles", "annotations", "ner-entities", "classify-genre", "relations-attribution"} <= set(configs)
     for config in configs:

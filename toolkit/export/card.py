@@ -234,7 +234,8 @@ def render_card(
     parts.append(_example(stats))
     split_rows = [[s, f"{stats.articles[s]:,}", f"{stats.annotations[s]:,}"] for s in split_files.get("articles", {})]
     parts.append("## Splits\n\n" + _split_strategy(stats.split_plan) + "\n\n"
-                 + _table(["split", "articles", "annotations"], split_rows) + _missing_splits(stats.split_plan))
+                 + _table(["split", "articles", "annotations"], split_rows) + _missing_splits(stats.split_plan)
+                 + "\n\n" + _row_order(split_files))
     parts.append(_duplicates(manifest, stats.split_plan))
     parts.append(statistics_section(manifest, stats))
     parts.append(agreement_section(manifest, stats))
@@ -254,6 +255,17 @@ def render_card(
         body = merge_sections(body, curated)
     footer = f"<sub>Built with news-toolkit. Loading needs `datasets>={MIN_DATASETS_VERSION}`.</sub>"
     return "\n\n".join([front, body, footer]) + "\n"
+
+
+def _row_order(split_files: dict[str, dict[str, list[str]]]) -> str:
+    """In what order a split's rows come (true of this build: which splits are cut into several files)."""
+    cut = {split: len(files) for split, files in split_files.get("articles", {}).items() if len(files) > 1}
+    if not cut:
+        return "Rows are in input order (the order the articles were read), one file per split."
+    listed = ", ".join(f"{split} ({n} files)" for split, n in cut.items())
+    return ("Rows are in input order within each file. A big split is cut into files by a hash of the article "
+            f"id — here {listed} — so reading its files one after the other does not give input order; "
+            "shuffle, or sort by `id`, as your use needs.")
 
 
 def _split_strategy(plan: Any) -> str:
