@@ -398,9 +398,16 @@ def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
     return int(float(number) * _UNITS[unit])
 
 
+# A task's DuckDB memory per thread: its threads scan row groups of whole lines (texts, records) and
+# those buffers do not spill. At 50k articles the export's gathering ran out of 128MB with two
+# threads and passed with one; so one thread per this much of the memory limit (256MB: two).
+TASK_THREAD_BYTES = 96 << 20
+
+
 @contextmanager
 def open_duckdb(memory_limit: str, spill: Path, parent: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB of its own for a worker's task: in memory, spilling to `spill` (removed afterwards).
+    """A DuckDB of its own for a worker's task: in memory, spilling to `spill` (removed afterwards),
+    with a thread per `TASK_THREAD_BYTES` of its memory limit (at least one; at most the cores).
 
     Its failures become the `ToolkitError` the driver's store would raise (naming `parent`, the
     staging folder's parent): the task may run in a process that cannot send a DuckDB error back.
@@ -408,6 +415,8 @@ def open_duckdb(memory_limit: str, spill: Path, parent: str) -> Iterator[duckdb.
     try:
         spill.mkdir(parents=True, exist_ok=True)
         con = _connect(memory_limit, spill)
+        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        con.execute(f"SET threads = {max(1, min(threads, memory_limit_bytes(con) // TASK_THREAD_BYTES))}")
     except duckdb.Error as exc:
         raise duckdb_failure(parent, exc) from None
     try:
