@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rows.append(["export", "duckdb COPY", "skipped", "", "", "", duckdb_skip])
 
-    if "memory" in args.only:
+    if "memory" in args.only and args.memory:  # `--memory ''` skips it, as its help says
         peaks: dict[int, float] = {}  # size → peak RSS, for the sizes that exported
         for n in args.memory:
             r = corpus(args.workdir, n)
