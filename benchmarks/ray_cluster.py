@@ -50,7 +50,7 @@ nodes.wait_for_nodes()
 ray.init(address=nodes.address, include_dashboard=False, log_to_driver=False)
 engines, parallel = [], [0.0]
 opened, staged, write_shards = ray_engine.open, driver._staged, shards.write_shards
-check_partitions, measure_agreement = cross.check_partitions, cross.measure_agreement
+check_partitions, agreement_by_partition = cross.check_partitions, cross.agreement_by_partition
 
 class Kept:
     def __init__(self, context):
@@ -95,8 +95,8 @@ ray_engine.open = lambda options: Kept(opened(options))
 driver._staged = timed_staging
 cross.check_partitions = on_the_workers(check_partitions)
 # Agreement runs in the partitions' tasks when there are several, else in the driver's store.
-cross.measure_agreement = lambda store, engine, layers, partitions: (
-    on_the_workers(measure_agreement) if partitions > 1 else measure_agreement)(store, engine, layers, partitions)
+cross.agreement_by_partition = lambda store, engine, layers: (
+    on_the_workers(agreement_by_partition) if store.partitions > 1 else agreement_by_partition)(store, engine, layers)
 shards.write_shards = timed_writing
 shards.write_plan, shards.plan_splits = on_the_driver(shards.write_plan), on_the_driver(shards.plan_splits)
 start = time.perf_counter()

@@ -130,9 +130,9 @@ def test_shared_storage_lets_nodes_elsewhere_read_and_stage(cluster, corpus, mon
     cut: list[int] = []  # the number of partitions of each run
     check_partitions = cross.check_partitions
 
-    def counted(store, engine, partitions):
-        cut.append(partitions)
-        return check_partitions(store, engine, partitions)
+    def counted(store, engine):
+        cut.append(store.partitions)
+        return check_partitions(store, engine)
 
     monkeypatch.setattr(cross, "check_partitions", counted)
     inputs = sum(p.stat().st_size for p in corpus.glob("*.jsonl"))

@@ -190,24 +190,24 @@ def partition_conflicts(job: PartitionJob, partition: int) -> pa.Array:
     return found.column(0).combine_chunks() if found.num_rows else pa.array([], pa.string())
 
 
-def check_partitions(store: StagingStore, engine: Engine, partitions: int) -> None:
+def check_partitions(store: StagingStore, engine: Engine) -> None:
     """Fill the `conflicts` table with the articles the `PARTITION_RULES` name: each of the staged
     lines' `partitions` checked by `engine` where it sees the staging folder (else here, one
     partition at a time); only the ids of articles in conflict come back."""
     job = partition_job(store)
     runner = engine if engine.shares_files else InProcess()
     with store.guarded():
-        for ids in runner.map(partition_conflicts, job, range(partitions)):
+        for ids in runner.map(partition_conflicts, job, range(store.partitions)):
             if len(ids):
                 store.insert("scratch.conflicts", pa.table({"id": ids}))
 
 
-def find_conflicts(store: StagingStore, engine: Engine, partitions: int, fast: bool = True) -> tuple[int, int]:
+def find_conflicts(store: StagingStore, engine: Engine, fast: bool = True) -> tuple[int, int]:
     """Fill the `conflicts` table and the views of clean records; (clean articles, clean annotations)."""
     store.execute("CREATE TABLE scratch.conflicts (id VARCHAR)")
     store.execute("CREATE VIEW conflicts AS SELECT id FROM scratch.conflicts")
     if fast:
-        check_partitions(store, engine, partitions)
+        check_partitions(store, engine)
     # The working copies the resolver, the clean views and agreement read, in DuckDB's storage.
     store.scratch_table("artk", "SELECT k, ok, id FROM art")
     store.scratch_table("annk", _ANNK)
@@ -237,7 +237,7 @@ class AgreementJob:
     """What every partition's agreement needs: where its rows are, the layers, and which document
     layers to list alpha's units of (none in the first round)."""
 
-    partitions: PartitionJob
+    where: PartitionJob
     layers: dict[str, Layer]
     alpha: frozenset[int] = frozenset()
 
@@ -246,7 +246,7 @@ def partition_agreement(job: AgreementJob, partition: int) -> tuple[AgreementCou
     """One partition's agreement counts (and alpha units of `job.alpha`), over its accepted
     annotations, in a DuckDB of its own: this runs on a worker, wherever the staging folder is seen.
     An article's annotations are all in its partition, and so are the groups agreement compares."""
-    where = job.partitions
+    where = job.where
     with open_duckdb(where.memory_limit, Path(where.spill) / f"agreement{partition:05d}", where.parent) as con:
         for name in ("art", "ann", "acc_art", "acc_ann", "conf"):
             con.execute(f"CREATE VIEW {name} AS {staged_rows(where.spool, name, partition)}")
@@ -259,12 +259,12 @@ def partition_agreement(job: AgreementJob, partition: int) -> tuple[AgreementCou
         return agreement_inputs(store, job.layers, alpha=job.alpha)
 
 
-def measure_agreement(store: StagingStore, engine: Engine, layers: dict[str, Layer],
-                      partitions: int) -> list[AgreementRow]:
+def agreement_by_partition(store: StagingStore, engine: Engine, layers: dict[str, Layer]) -> list[AgreementRow]:
     """The report's agreement rows (after `accepted_views`): in the store for one partition, else
     partition by partition on `engine` where it sees the staging folder, the counts added up here
     (only counts travel; alpha's units, one row per shared article and label, only for document
     layers that more than two people annotated, in a second round once the driver knows which)."""
+    partitions = store.partitions
     if partitions == 1:
         return agreement.measure_agreement(store, layers)
     for number, batch in enumerate(store.reader("SELECT DISTINCT id FROM conflicts WHERE id IS NOT NULL")):

@@ -92,7 +92,7 @@ def run_validation(
         done_before += file_size(path)
 
     duplicates.find_duplicates(store, manifest.duplicates)
-    clean_articles, clean_annotations = cross.find_conflicts(store, engine, partitions, fast=FAST_PATH)
+    clean_articles, clean_annotations = cross.find_conflicts(store, engine, fast=FAST_PATH)
     for kind, clean in (("articles", clean_articles), ("annotations", clean_annotations)):
         report.counts[kind].read += clean
         report.counts[kind].valid += clean
@@ -106,7 +106,7 @@ def run_validation(
     cross.accepted_views(store)
     report.duplicates = duplicates.clusters(store)
     report.duplicate_counts = duplicates.cluster_counts(store)
-    report.agreement = cross.measure_agreement(store, engine, manifest.layers, partitions)
+    report.agreement = cross.agreement_by_partition(store, engine, manifest.layers)
     return report
 
 
