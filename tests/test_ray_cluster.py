@@ -18,6 +18,7 @@ from toolkit import validate
 from toolkit.engines import EngineOptions
 from toolkit.engines import ray as ray_engine
 from toolkit.export import export
+from toolkit.store import StagingStore
 from toolkit.validation import cross
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -145,3 +146,28 @@ def test_shared_storage_lets_nodes_elsewhere_read_and_stage(cluster, corpus, mon
     assert engines[-1].received_bytes < inputs / 20
     assert cut == [1, 2] and mapped.count("partition_conflicts") == 2  # one per node, checked on the nodes
     assert shared.problem_counts == apart.problem_counts and shared.counts == apart.counts
+
+
+def test_the_driver_keeps_no_row_per_annotation(cluster, corpus, tmp_path, monkeypatch):
+    """What stays on the driver grows with the articles at most (duplicate clusters, the split and
+    export plans: keys, out of core), not with the annotations: with several partitions no working
+    table of the driver's DuckDB holds a row per line. On one partition it does (the working copies
+    that the rules, the resolver and agreement read there), which shows the probe sees them."""
+    tables: list[dict[str, int]] = []
+    close = StagingStore.close
+
+    def measured(store):
+        if getattr(store, "con", None) is not None:
+            tables.append(dict(store.con.execute(
+                "SELECT database_name || '.' || table_name, estimated_size FROM duckdb_tables()").fetchall()))
+        close(store)
+
+    monkeypatch.setattr(StagingStore, "close", measured)
+    on_ray = export(corpus, out_dir=tmp_path / "ray", skip_invalid=True, engine=EngineOptions(engine="ray"))
+    local = export(corpus, out_dir=tmp_path / "local", skip_invalid=True, engine=EngineOptions(workers=1))
+    articles = on_ray.report.counts["articles"].read
+    annotations = on_ray.report.counts["annotations"].read
+    assert annotations > 4 * articles  # the generated corpus: a dozen annotations per article
+    on_the_driver, alone = tables[0], tables[-1]
+    assert on_the_driver and max(on_the_driver.values()) <= articles, on_the_driver
+    assert max(alone.values()) > articles, alone
