@@ -44,3 +44,28 @@ def test_the_layout_depends_on_the_rows_not_on_how_they_were_batched(tmp_path):
     one = _write(tmp_path / "one", [5000, 5000], row_group_rows=3000)
     other = _write(tmp_path / "other", [1000] * 10, row_group_rows=3000)
     assert [f.read_bytes() for f in one] == [f.read_bytes() for f in other]
+
+
+def test_only_columns_that_repeat_values_get_a_dictionary(tmp_path):
+    """Labels and source names repeat (a dictionary pays), ids and texts do not, and a list's items
+    (NER tokens) never get one: judged on the data, read back from the file's own metadata."""
+    schema = pa.schema([("id", pa.string()), ("label", pa.string()),
+                        ("source", pa.struct([("name", pa.string()), ("url", pa.string())])),
+                        ("tokens", pa.list_(pa.string())), ("empty", pa.string())])
+    rows = 3000
+    batch = pa.RecordBatch.from_pydict({
+        "id": [f"a{i:06d}" for i in range(rows)],
+        "label": [("PER", "ORG", "LOC")[i % 3] for i in range(rows)],
+        "source": [{"name": f"paper {i % 7}", "url": f"https://example.org/{i}"} for i in range(rows)],
+        "tokens": [["the", "cat", "sat"] for _ in range(rows)],
+        "empty": [None] * rows,
+    }, schema=schema)
+    writer = ParquetSplitWriter(tmp_path, "train", schema)
+    writer.add(batch, rows)
+    (path,) = writer.close()
+    metadata = pq.ParquetFile(path).metadata.row_group(0)
+    encoded = {metadata.column(i).path_in_schema: any("DICTIONARY" in e for e in metadata.column(i).encodings)
+               for i in range(metadata.num_columns)}
+    assert encoded == {"id": False, "label": True, "source.name": True, "source.url": False,
+                       "tokens.list.element": False, "empty": False}
+    assert pq.read_table(path).equals(pa.Table.from_batches([batch]))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 # The Hub's viewer wants row groups of at most a few hundred MB; datasets itself uses 100 MB
@@ -18,6 +19,39 @@ import pyarrow.parquet as pq
 ROW_GROUP_BYTES = 32 * 1024 * 1024
 ROW_GROUP_ROWS = 10_000
 SHARD_BYTES = 250 * 1024 * 1024
+
+
+# A column is dictionary-encoded when the first rows of a shard repeat values: at most this share
+# distinct among the first DICTIONARY_SAMPLE_ROWS (all 10k rows of a row group: 0.13 s per 20k
+# articles, as much as the choice saves).
+DICTIONARY_DISTINCT_SHARE = 0.5
+DICTIONARY_SAMPLE_ROWS = 1000
+
+
+def dictionary_columns(group: pa.Table) -> list[str]:
+    """The leaf columns worth a dictionary, judged on a shard's first rows (so the choice is the
+    data's, the same for any worker count): those repeating their values (labels, languages, source
+    names), not those mostly distinct (ids, texts, URLs), and none inside a list (the NER views'
+    tokens: a row group's vocabulary passes the dictionary page's limit, and Parquet falls back to
+    plain after trying). Measured on the 20k-article build's train split: the NER views 10% faster
+    to write and 8% smaller, the annotations 15% faster and 9% smaller, the rest within 2%."""
+    found: list[str] = []
+
+    def visit(path: str, values: pa.ChunkedArray | pa.Array) -> None:
+        kind = values.type
+        if pa.types.is_struct(kind):
+            for index in range(kind.num_fields):
+                visit(f"{path}.{kind.field(index).name}", pc.struct_field(values, [index]))
+        elif not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+                  or pa.types.is_map(kind)):
+            present = len(values) - values.null_count
+            if present and pc.count_distinct(values).as_py() <= DICTIONARY_DISTINCT_SHARE * present:
+                found.append(path)
+
+    sample = group.slice(0, DICTIONARY_SAMPLE_ROWS)
+    for name, column in zip(sample.column_names, sample.columns, strict=True):
+        visit(name, column)
+    return found
 
 
 @dataclass
@@ -51,15 +85,16 @@ class ParquetSplitWriter:
         """Write the pending rows, at most `row_group_rows` of them, as one row group (rows depend on data only)."""
         if not self._pending_batches:
             return
+        table = pa.Table.from_batches(self._pending_batches, schema=self.schema)
+        group, rest = table.slice(0, self.row_group_rows), table.slice(self.row_group_rows)
         if self._writer is None:
             path = self.directory / f"{self.split}-{len(self._shards):05d}.parquet.partial"
             self.directory.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(
-                path, self.schema, compression="zstd", write_page_index=True, write_statistics=True
+                path, self.schema, compression="zstd", write_page_index=True, write_statistics=True,
+                use_dictionary=dictionary_columns(group),
             )
             self._shards.append(path)
-        table = pa.Table.from_batches(self._pending_batches, schema=self.schema)
-        group, rest = table.slice(0, self.row_group_rows), table.slice(self.row_group_rows)
         self._writer.write_table(group, row_group_size=group.num_rows)
         self._pending_batches = rest.combine_chunks().to_batches() if rest.num_rows else []
         self._pending_rows = rest.num_rows
