@@ -51,7 +51,8 @@ def test_only_columns_that_repeat_values_get_a_dictionary(tmp_path):
     (NER tokens) never get one: judged on the data, read back from the file's own metadata."""
     schema = pa.schema([("id", pa.string()), ("label", pa.string()),
                         ("source", pa.struct([("name", pa.string()), ("url", pa.string())])),
-                        ("tokens", pa.list_(pa.string())), ("empty", pa.string())])
+                        ("tokens", pa.list_(pa.string())), ("empty", pa.string()),
+                        ("kind", pa.dictionary(pa.int8(), pa.string()))])
     rows = 3000
     batch = pa.RecordBatch.from_pydict({
         "id": [f"a{i:06d}" for i in range(rows)],
@@ -59,6 +60,7 @@ def test_only_columns_that_repeat_values_get_a_dictionary(tmp_path):
         "source": [{"name": f"paper {i % 7}", "url": f"https://example.org/{i}"} for i in range(rows)],
         "tokens": [["the", "cat", "sat"] for _ in range(rows)],
         "empty": [None] * rows,
+        "kind": pa.array([("news", "blog")[i % 2] for i in range(rows)]).dictionary_encode().cast(schema.field("kind").type),
     }, schema=schema)
     writer = ParquetSplitWriter(tmp_path, "train", schema)
     writer.add(batch, rows)
@@ -67,5 +69,5 @@ def test_only_columns_that_repeat_values_get_a_dictionary(tmp_path):
     encoded = {metadata.column(i).path_in_schema: any("DICTIONARY" in e for e in metadata.column(i).encodings)
                for i in range(metadata.num_columns)}
     assert encoded == {"id": False, "label": True, "source.name": True, "source.url": False,
-                       "tokens.list.element": False, "empty": False}
-    assert pq.read_table(path).equals(pa.Table.from_batches([batch]))
+                       "tokens.list.element": False, "empty": False, "kind": True}
+    assert pq.read_table(path).to_pylist() == pa.Table.from_batches([batch]).to_pylist()

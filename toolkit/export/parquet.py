@@ -45,7 +45,11 @@ def dictionary_columns(group: pa.Table) -> list[str]:
         elif not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
                   or pa.types.is_map(kind)):
             present = len(values) - values.null_count
-            if present and pc.count_distinct(values).as_py() <= DICTIONARY_DISTINCT_SHARE * present:
+            try:
+                repeats = present and pc.count_distinct(values).as_py() <= DICTIONARY_DISTINCT_SHARE * present
+            except pa.ArrowNotImplementedError:  # a type Arrow cannot count (a dictionary already): Parquet's default
+                repeats = True
+            if repeats:
                 found.append(path)
 
     sample = group.slice(0, DICTIONARY_SAMPLE_ROWS)
