@@ -46,7 +46,7 @@ def dictionary_columns(group: pa.Table) -> list[str]:
                   or pa.types.is_map(kind)):
             present = len(values) - values.null_count
             try:
-                repeats = present and pc.count_distinct(values).as_py() <= DICTIONARY_DISTINCT_SHARE * present
+                repeats = bool(present) and pc.count_distinct(values).as_py() <= DICTIONARY_DISTINCT_SHARE * present
             except pa.ArrowNotImplementedError:  # a type Arrow cannot count (a dictionary already): Parquet's default
                 repeats = True
             if repeats:
