@@ -5,17 +5,19 @@
 Each row is a fresh process that starts a `ray.cluster_utils.Cluster` of N raylets (one CPU each,
 each its own node with its own object store) and validates, then exports, the generated corpus on
 it. Printed per row: wall time, the time of the parallel part (workers reading byte ranges and
-checking records, then checking the partitions' cross-record rules; for export also workers
-writing the shards) and of the driver's sequential part (duplicate clusters, the resolver,
-agreement, planning and copying the shards, the card), the driver's peak RSS,
-the bytes the driver received from the workers, and each node's share of the tasks.
+checking records, the partitions' cross-record rules and agreement; for export also gathering
+and writing the shards) and of the driver's sequential part (duplicate clusters, the resolver,
+the split and export plans, the card), the driver's peak RSS, the bytes the driver received from
+the workers, and each node's share of the tasks.
 
 On a 2-core machine three one-CPU nodes oversubscribe the cores, so wall time cannot fall with
 nodes here; what must hold is that the driver's intake stays near zero and the work spreads over
-every node. The projection scales the measured per-core throughput of the parallel part to 10 M
-articles on 8 and 32 nodes of this machine's size, and adds the sequential part scaled by
-records (DuckDB on one machine), which is what bounds the speed-up. Last, the driver's peak RSS
-and intake of the export on 2 nodes for each of `--sizes` (they must stay flat as the corpus grows).
+every node. Then each command runs on 2 nodes for each of `--sizes`: the driver's peak RSS and
+intake as the corpus grows, and a projection of 10 M articles on 8 and 32 nodes of this
+machine's size from the slopes between the smallest and largest size — the parallel part's cost
+per record and CPU, spread over the nodes, plus the driver's part per record and its fixed cost
+(DuckDB on one machine), which is what bounds the speed-up. Slopes, not means: a 20k run's fixed
+costs (Ray Data's windows, the card's plots) would otherwise be counted once per record.
 """
 
 from __future__ import annotations
@@ -123,18 +125,44 @@ def measure(root: Path, nodes: int, command: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _row(label: str, run: dict) -> list[str]:
+    return [label, f"{run['read']:,}", f"{run['wall']:.2f}", f"{run['parallel']:.2f}",
+            f"{run['wall'] - run['parallel']:.2f}", f"{run['peak_mib']:.0f}", f"{run['received'] / 2**10:,.1f} KiB"]
+
+
+def projection(first: dict, last: dict, nodes: int, articles: int) -> list[str]:
+    """Lines projecting 10 M articles on 8 and 32 nodes from two sizes run on `nodes` one-CPU nodes:
+    per-record costs are the slopes between the sizes (so fixed costs — starting Ray Data windows,
+    the card's plots — are counted once, not once per record), plus the driver's fixed cost."""
+    records = last["read"] - first["read"]
+    per_cpu = (last["parallel"] - first["parallel"]) * nodes / records  # CPU-seconds per record, parallel part
+    driver = ((last["wall"] - last["parallel"]) - (first["wall"] - first["parallel"])) / records
+    fixed = (first["wall"] - first["parallel"]) - driver * first["read"]
+    if per_cpu <= 0 or driver < 0:
+        return ["the sizes are too close for slopes above the noise: take sizes at least 4× apart"]
+    scale = 10_000_000 / articles * last["read"]  # records of 10 M articles like these
+    lines = [f"parallel part {per_cpu * 1e6:.1f} CPU-µs per record, driver's part {driver * 1e6:.2f} µs per "
+             f"record plus {max(fixed, 0):.1f} s; 10 M articles ({scale:,.0f} records), one CPU per node:"]
+    for cluster in (8, 32):
+        lines.append(f"  {cluster:2d} nodes: parallel part {scale * per_cpu / cluster / 60:,.1f} min + driver's part "
+                     f"{(max(fixed, 0) + scale * driver) / 60:,.1f} min")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=20_000)
     parser.add_argument("--nodes", default="1,2,3", help="comma list of node counts")
     parser.add_argument("--sizes", default="20000,80000",
-                        help="corpus sizes for the driver-memory rows on 2 nodes ('' to skip)")
+                        help="corpus sizes for the rows on 2 nodes as the corpus grows ('' to skip)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "news-toolkit-bench")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     root = corpus(args.workdir, args.articles)
     records = count_records(root)
+    sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
     for command in ("validate", "export"):
+        what = "export --format hf" if command == "export" else command
         rows = [["nodes", "wall s", "parallel s", "driver s", "driver peak MiB", "driver received",
                  "tasks per node"]]
         runs = {}
@@ -144,43 +172,28 @@ def main(argv: list[str] | None = None) -> int:
             rows.append([str(n), f"{run['wall']:.2f}", f"{run['parallel']:.2f}",
                          f"{run['wall'] - run['parallel']:.2f}", f"{run['peak_mib']:.0f}",
                          f"{run['received'] / 2**10:,.1f} KiB", " / ".join(str(b) for b in run["by_node"])])
-        what = "export --format hf" if command == "export" else command
-        print(f"\n{what} --engine ray, {args.articles:,} articles ({records:,} records), one CPU per node\n")
-        print(table(rows))
-        first = runs[min(runs)]
-        per_core = records / first["parallel"] / min(runs)  # records per second per CPU in the parallel part
-        sequential = (first["wall"] - first["parallel"]) / records  # driver seconds per record
-        scale = 10_000_000 / args.articles * records  # records of 10 M articles like these
-        print(f"\nprojection of {what} for 10 M articles ({scale:,.0f} records), one CPU per node, from the "
-              f"per-CPU throughput measured on {min(runs)} node(s):")
-        for cluster in (8, 32):
-            spread = scale / (per_core * cluster)
-            print(f"  {cluster:2d} nodes: parallel part {spread / 60:,.1f} min + driver's sequential part "
-                  f"{scale * sequential / 60:,.1f} min")
-    sizes = [int(v) for v in args.sizes.split(",") if v.strip()]
-    if sizes:
-        # The driver's intake and peak RSS as the corpus grows (issue 9: they must not grow with it).
-        grown = [["articles", "records", "wall s", "driver s", "driver peak MiB", "driver received"]]
+        if len(rows) > 1:
+            print(f"\n{what} --engine ray, {args.articles:,} articles ({records:,} records), one CPU per node\n")
+            print(table(rows))
+        if len(sizes) < 2:
+            if runs:  # one size only: the means, fixed costs included (they overstate 10 M articles)
+                first = runs[min(runs)]
+                none = {"read": 0, "wall": 0.0, "parallel": 0.0}
+                print(f"\nprojection of {what} from the means on {min(runs)} node(s) (fixed costs included):")
+                print("\n".join(projection(none, first, min(runs), args.articles)))
+            continue
+        # The driver's intake, its peak RSS and its part as the corpus grows (issue 9: they must
+        # not grow with it), and the projection from the slopes between the smallest and largest size.
+        grown = [["articles", "records", "wall s", "parallel s", "driver s", "driver peak MiB", "driver received"]]
         sized_runs = []
         for n in sizes:
-            sized = corpus(args.workdir, n)
-            run = measure(sized, 2, "export")
-            sized_runs.append(run)
-            grown.append([f"{n:,}", f"{run['read']:,}", f"{run['wall']:.2f}", f"{run['wall'] - run['parallel']:.2f}",
-                          f"{run['peak_mib']:.0f}", f"{run['received'] / 2**10:,.1f} KiB"])
-        print(f"\ndriver memory of export --engine ray as the corpus grows, 2 nodes:\n\n{table(grown)}")
-        if len(sized_runs) >= 2:
-            first, last = sized_runs[0], sized_runs[-1]
-            print(f"\ndriver peak RSS {sizes[0]:,} → {sizes[-1]:,} articles: "
-                  f"{last['peak_mib'] / first['peak_mib'] - 1:+.0%}")
-            # The driver's part has fixed costs (the card's plots, starting up): its growth per record
-            # between two sizes is what 10 M articles would add, not its mean per record.
-            slope = ((last["wall"] - last["parallel"]) - (first["wall"] - first["parallel"])) / (
-                last["read"] - first["read"])
-            scale = 10_000_000 / sizes[-1] * last["read"]
-            print(f"driver's sequential part per record, {sizes[0]:,} → {sizes[-1]:,} articles: "
-                  f"{slope * 1e6:.2f} µs; for 10 M articles: {scale * slope / 60:,.1f} min "
-                  "plus its fixed cost")
+            sized_runs.append(measure(corpus(args.workdir, n), 2, command))
+            grown.append([f"{n:,}", *_row("", sized_runs[-1])[1:]])
+        print(f"\n{what} --engine ray as the corpus grows, 2 nodes:\n\n{table(grown)}")
+        first, last = sized_runs[0], sized_runs[-1]
+        print(f"\ndriver peak RSS {sizes[0]:,} → {sizes[-1]:,} articles: {last['peak_mib'] / first['peak_mib'] - 1:+.0%}; "
+              f"projection of {what} from the slopes {sizes[0]:,} → {sizes[-1]:,} articles on 2 nodes:")
+        print("\n".join(projection(first, last, 2, sizes[-1])))
     return 0
 
 
