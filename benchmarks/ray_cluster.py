@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             grown.append([f"{n:,}", *_row("", sized_runs[-1])[1:]])
         print(f"\n{what} --engine ray as the corpus grows, 2 nodes:\n\n{table(grown)}")
         first, last = sized_runs[0], sized_runs[-1]
-        print(f"\ndriver peak RSS {sizes[0]:,} → {sizes[-1]:,} articles: {last['peak_mib'] / first['peak_mib'] - 1:+.0%}; "
+        growth = last["peak_mib"] / first["peak_mib"] - 1
+        print(f"\ndriver peak RSS {sizes[0]:,} → {sizes[-1]:,} articles: {growth:+.0%}; "
               f"projection of {what} from the slopes {sizes[0]:,} → {sizes[-1]:,} articles on 2 nodes:")
         print("\n".join(projection(first, last, 2, sizes[-1])))
     return 0

@@ -164,7 +164,7 @@ def test_the_driver_keeps_no_row_per_annotation(cluster, corpus, tmp_path, monke
 
     monkeypatch.setattr(StagingStore, "close", measured)
     on_ray = export(corpus, out_dir=tmp_path / "ray", skip_invalid=True, engine=EngineOptions(engine="ray"))
-    local = export(corpus, out_dir=tmp_path / "local", skip_invalid=True, engine=EngineOptions(workers=1))
+    export(corpus, out_dir=tmp_path / "local", skip_invalid=True, engine=EngineOptions(workers=1))
     articles = on_ray.report.counts["articles"].read
     annotations = on_ray.report.counts["annotations"].read
     assert annotations > 4 * articles  # the generated corpus: a dozen annotations per article
