@@ -10,6 +10,8 @@ from hygiene_data import body, corpus, edited, news
 from typer.testing import CliRunner
 
 from toolkit import validate
+from toolkit.engines import EngineOptions
+from toolkit.export import export
 from toolkit.cli import app
 from toolkit.validation import driver
 
@@ -77,3 +79,26 @@ def test_validate_prints_a_duplicates_section(make_dataset):
     assert result.exit_code == 0, result.output
     assert "Duplicates" in result.output
     assert "exact (similarity 1): n000, copy-a" in result.output
+
+
+@pytest.mark.parametrize("policy", ["group", "drop"])
+def test_clusters_and_builds_do_not_depend_on_the_partitions(make_dataset, tmp_path, monkeypatch, policy):
+    """Duplicates are found partition by partition (candidates by article, clusters by key, LSH pairs by
+    bucket): the clusters, the verdicts, the split plan and the build are the same for one partition
+    as for several, with an id read twice, exact, near, URL and title copies, and grouping by URL and title."""
+    articles = duplicate_corpus()
+    articles += [news(40 + i, id=f"near-{i}", text=edited(body(2), sentence=i % 5 + 2, seed=i)) for i in range(4)]
+    articles.insert(5, news(7, id="n007", text=body(99)))  # n007 read twice: only its first read is a candidate
+    folder = make_dataset(articles, duplicates={"policy": policy},
+                          splits={"group_by": ["duplicates", "url", "title"]})
+    found = {}
+    for partitions in (1, 3):
+        monkeypatch.setattr(driver, "partition_count", lambda input_bytes, nodes, n=partitions: n)
+        result = export(folder, format="hf", out_dir=tmp_path / f"p{partitions}", skip_invalid=True,
+                        engine=EngineOptions(workers=1))
+        files = {p.relative_to(result.output).as_posix(): p.read_bytes()
+                 for p in sorted(result.output.rglob("*")) if p.is_file()}
+        found[partitions] = (result.report.duplicates, result.report.duplicate_counts,
+                             result.report.problem_counts, result.stats.split_plan, files)
+    assert found[1][0] and found[1][1]["near"][0] >= 1
+    assert found[3] == found[1]

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,16 @@ BAND_COLUMNS = pa.schema([("k", pa.int64()), ("band", pa.int16()), ("bucket", pa
 # that spans articles (an annotation id used twice) is checked partition by partition over it.
 ANNOTATION_ID_COLUMNS = pa.schema([("id", pa.string()), ("article_id", pa.string())])
 GROUP_KEY_COLUMNS = pa.schema([("k", pa.int64()), ("key", pa.string())])
+# Duplicate detection's candidates (the first read of each id), one table per key it compares, each
+# cut into partitions by that key: written by a task per article partition, read by a task per key
+# partition (toolkit/hygiene/duplicates.py). And the articles that take no part in the LSH search
+# (second reads of an id, exact copies but the first), which every bucket partition's task reads.
+CANDIDATE_COLUMNS = {
+    "cand_exact": pa.schema([("k", pa.int64()), ("id", pa.string()), ("key", pa.int64())]),
+    "cand_url": pa.schema([("k", pa.int64()), ("id", pa.string()), ("key", pa.string())]),
+    "cand_title": pa.schema([("k", pa.int64()), ("id", pa.string()), ("key", pa.string())]),
+}
+EXCLUDED_COLUMNS = pa.schema([("k", pa.int64())])
 
 _ACCEPTED_ARTICLES = pa.schema([("k", pa.int64()), ("id", pa.string()), ("data", pa.binary())])
 _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("article_id", pa.string()),
@@ -81,7 +92,8 @@ CONFLICT_COLUMNS = pa.schema([("id", pa.string())])
 _TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_ID_COLUMNS,
            "acc_art": _ACCEPTED_ARTICLES, "acc_ann": _ACCEPTED_ANNOTATIONS, "plan": PLAN_COLUMNS,
            "conf": CONFLICT_COLUMNS,
-           "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS}
+           "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS,
+           **CANDIDATE_COLUMNS, "excl": EXCLUDED_COLUMNS}
 # The staged lines are cut into partitions by the article they concern (an article by its id, an
 # annotation by its article_id), so every cross-record rule but annotation id uniqueness can be
 # checked one partition at a time, anywhere (toolkit/validation/cross.py); that one rule reads
@@ -90,7 +102,11 @@ _TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_
 # partition's accepted records where it is (toolkit/validation/cross.py, toolkit/export/shards.py).
 # Their files carry the partition in a column of their own.
 PARTITIONED_BY = {"art": "id", "ann": "article_id", "aid": "id",
-                  "acc_art": "id", "acc_ann": "article_id", "plan": "id", "conf": "id"}
+                  "acc_art": "id", "acc_ann": "article_id", "plan": "id", "conf": "id",
+                  # Duplicate detection: an article's hygiene row with its article; its LSH band
+                  # rows by bucket, and its candidate keys by key, so that articles that may be
+                  # copies of each other meet in one partition (toolkit/hygiene/duplicates.py).
+                  "hyg": "id", "band": "bucket", "cand_exact": "key", "cand_url": "key", "cand_title": "key"}
 PARTITION_COLUMN = "part"
 
 _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
@@ -161,9 +177,13 @@ def _write_partitioned(path: Path, batch: pa.RecordBatch, by: str, partitions: i
 
 
 def partition_of(values: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndarray:
-    """Each string's partition in [0, partitions): `id_hash` modulo `partitions`; nulls go to partition 0."""
+    """Each value's partition in [0, partitions): a string's `id_hash` modulo `partitions`; an integer
+    (a hash already: text hashes, LSH buckets) modulo `partitions` as unsigned; nulls go to partition 0."""
     if partitions == 1 or len(values) == 0:
         return np.zeros(len(values), np.int64)
+    if pa.types.is_integer(values.type):
+        numbers = np.asarray(pc.fill_null(values, 0).cast(pa.int64()), np.int64).view(np.uint64)
+        return (numbers % np.uint64(partitions)).astype(np.int64)
     return (id_hash(values) % np.uint64(partitions)).astype(np.int64)
 
 
@@ -365,6 +385,24 @@ class StagingStore(Queries):
                 write_staged(self.spool, "acc_art", _batch(articles, _ACCEPTED_ARTICLES), self.partitions)
             if annotations:
                 write_staged(self.spool, "acc_ann", _batch(annotations, _ACCEPTED_ANNOTATIONS), self.partitions)
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    """What every partition's check needs: the staged rows' folder, DuckDB's memory limit, the folder
+    to spill to, and the staging folder's parent (which a failure names)."""
+
+    spool: str
+    memory_limit: str
+    spill: str
+    parent: str
+    partitions: int = 1  # how many there are (a task that stages rows cuts them the same way)
+
+
+def partition_job(store: StagingStore) -> PartitionJob:
+    """Where the partitions' tasks find the staged rows, and how their DuckDB runs, for `store`."""
+    return PartitionJob(str(store.spool), store.memory_limit, str(store.folder / "spill"), str(store.parent),
+                        store.partitions)
 
 
 def _batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:

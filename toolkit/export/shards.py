@@ -52,8 +52,7 @@ from toolkit.export.views import ShardViews, ShardViewWriter, ViewJob, ViewPlan,
 from toolkit.hygiene.groups import plan_splits
 from toolkit.publish import sha256_file
 from toolkit.splits import SPLIT_ORDER
-from toolkit.store import StagingStore, id_hash, open_duckdb, staged_rows
-from toolkit.validation.cross import PartitionJob, partition_job
+from toolkit.store import PartitionJob, StagingStore, id_hash, open_duckdb, partition_job, staged_rows
 
 # A shard's share of the input (JSON, `shard_counts`): Parquet with zstd comes to a fifth to a third
 # of that. Big enough that a shard's fixed costs do not show, small enough that a 100k-article corpus

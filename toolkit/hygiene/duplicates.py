@@ -19,18 +19,30 @@ in one split (`toolkit.hygiene.groups`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from toolkit.engines import Engine, InProcess
 from toolkit.hygiene.components import connected_components
 from toolkit.hygiene.minhash import similarities
 from toolkit.manifest import Duplicates
-from toolkit.store import StagingStore
+from toolkit.store import (
+    CANDIDATE_COLUMNS,
+    EXCLUDED_COLUMNS,
+    PartitionJob,
+    StagingStore,
+    open_duckdb,
+    partition_job,
+    staged_rows,
+    write_staged,
+)
 
 KINDS = ("exact", "near", "url", "title")
 MAX_CLUSTERS_LISTED = 100_000  # the report lists this many clusters; the counts cover all
+_STAGE_ROWS = 65_536  # candidates per staged file a partition's task writes
 
 
 @dataclass(frozen=True)
@@ -47,22 +59,51 @@ class Cluster:
         return {"kind": self.kind, "articles": list(self.articles), "similarity": self.similarity}
 
 
-def find_duplicates(store: StagingStore, policy: Duplicates) -> None:
-    """Fill `cand`, `dup_members` (kind, cluster, k), `dup_similarity` (kind, cluster, similarity),
-    `text_cluster` (k, root) and `policy_members` (id) from the staged hygiene columns."""
-    # Working tables go in the store's in-memory scratch database: the database file writes its
-    # tables out (creating an empty one there took 0.2 s at 100k articles, after `cand`).
-    store.scratch_table("cand", "SELECT k, id, exact, url, title_key, published FROM hyg "
-                                "WHERE k IN (SELECT min(k) FROM hyg GROUP BY id)")
+# The key each kind of cluster groups candidates by, and the staged table of candidates cut by it.
+_KEYS = {"exact": "cand_exact", "url": "cand_url", "title": "cand_title"}
+_KEY_COLUMNS = {"exact": "exact", "url": "url", "title": "title_key"}
+
+
+def find_duplicates(store: StagingStore, engine: Engine, policy: Duplicates) -> None:
+    """Fill `dup_members` (kind, cluster, k), `dup_ids` (k, id of every article in a cluster),
+    `dup_similarity` (kind, cluster, similarity), `text_cluster` (k, root) and `policy_members` (id).
+
+    Three rounds of a task per partition (on `engine` where it sees the staging folder, else here),
+    so that no step reads every article in one place: the candidates of each article partition,
+    cut by each key they are compared on (`partition_candidates`); the exact, URL and title
+    clusters of each key partition (`partition_clusters`); the LSH candidate pairs of each bucket
+    partition (`partition_near_pairs`). What comes back to the driver is the duplicates alone:
+    cluster members, candidate pairs (verified here on their signatures) and the second reads of
+    an id. A corpus without copies leaves it next to nothing, however large."""
+    job = partition_job(store)
+    runner = engine if engine.shares_files else InProcess()
+    partitions = range(store.partitions)
+    with store.guarded():
+        second_reads = [k for found in runner.map(partition_candidates, job, partitions) for k in found.to_pylist()]
+        store.execute("CREATE TABLE scratch.dup_found (kind VARCHAR, cluster BIGINT, k BIGINT, id VARCHAR)")
+        for found in runner.map(partition_clusters, job, partitions):
+            if found.num_rows:
+                store.insert("scratch.dup_found", found)
+        # Out of the LSH search: the second reads of an id, and every exact copy but the first.
+        excluded = store.rows("SELECT k FROM scratch.dup_found WHERE kind = 'exact' AND k <> cluster")
+        left_out = sorted(second_reads + [k for (k,) in excluded])
+        if left_out:
+            store.add("excl", pa.record_batch([pa.array(left_out, pa.int64())], schema=EXCLUDED_COLUMNS))
+        store.execute("CREATE TABLE scratch.near_found (a BIGINT, b BIGINT)")
+        for found in runner.map(partition_near_pairs, job, partitions):
+            if found.num_rows:
+                store.insert("scratch.near_found", found)
     near = _near_pairs(store, policy.threshold)
     if near:
         connected_components(store, "SELECT a AS k, concat(a, '-', b) AS key FROM scratch.near_pairs "
                                     "UNION ALL SELECT b, concat(a, '-', b) FROM scratch.near_pairs", "near_cc")
-    same_key = " UNION ALL ".join(f"""
-        (SELECT '{kind}' AS kind, min(k) OVER w AS cluster, k FROM cand WHERE {column} IS NOT NULL
-         WINDOW w AS (PARTITION BY {column}) QUALIFY count(*) OVER w > 1)"""
-        for kind, column in (("exact", "exact"), ("url", "url"), ("title", "title_key")))
-    store.scratch_table("dup_members", same_key + (" UNION ALL SELECT 'near', root, k FROM near_cc" if near else ""))
+    store.scratch_table("dup_members", "SELECT kind, cluster, k FROM scratch.dup_found" + (
+        " UNION ALL SELECT 'near', root, k FROM near_cc" if near else ""))
+    # Every clustered article's id: the exact, URL and title ones came with their clusters, the near
+    # ones are looked up among the staged rows (few: the build side of the join).
+    store.scratch_table("dup_ids", "SELECT DISTINCT k, id FROM scratch.dup_found" + (
+        " UNION SELECT h.k, h.id FROM hyg h SEMI JOIN near_cc n USING (k)" if near else ""))
+    store.execute("DROP TABLE scratch.dup_found")
     if near:
         connected_components(store, """
             SELECT k, concat('x', cluster) AS key FROM dup_members WHERE kind = 'exact'
@@ -76,21 +117,62 @@ def find_duplicates(store: StagingStore, policy: Duplicates) -> None:
                                           "FROM dup_members WHERE kind = 'exact'" + (
         " UNION ALL SELECT 'near', c.root, min(p.similarity) FROM scratch.near_pairs p JOIN near_cc c ON c.k = p.a "
         "GROUP BY c.root" if near else ""))
-    acted_on = "" if policy.policy == "group" else "SELECT c.id FROM text_cluster t JOIN cand c USING (k)"
+    acted_on = "" if policy.policy == "group" else "SELECT c.id FROM text_cluster t JOIN dup_ids c USING (k)"
     store.scratch_table("policy_members", acted_on or "SELECT NULL::VARCHAR AS id LIMIT 0")
 
 
+def partition_candidates(job: PartitionJob, partition: int) -> pa.Array:
+    """Stage one article partition's candidates — the first read of each id (all of an id's rows are
+    in its partition) — once per key they are compared on, cut by that key; the read-order keys of
+    the other reads of an id (few: they take no part in the comparisons)."""
+    with open_duckdb(job.memory_limit, Path(job.spill) / f"cand{partition:05d}", job.parent) as con:
+        con.execute(f"CREATE VIEW hyg AS {staged_rows(job.spool, 'hyg', partition)}")
+        con.execute("CREATE TABLE firsts AS SELECT min(k) AS k FROM hyg GROUP BY id")
+        for kind, table in _KEYS.items():
+            column = _KEY_COLUMNS[kind]
+            query = (f"SELECT h.k, h.id, h.{column} AS key FROM hyg h SEMI JOIN firsts f USING (k) "
+                     f"WHERE h.{column} IS NOT NULL ORDER BY h.k")
+            for number, batch in enumerate(con.sql(query).to_arrow_reader(_STAGE_ROWS)):
+                if batch.num_rows:
+                    # Named by partition and batch: a task run again rewrites the same files.
+                    write_staged(job.spool, table, batch.cast(CANDIDATE_COLUMNS[table]), job.partitions,
+                                 name=f"{partition:010d}-{number:010d}")
+        found = con.sql("SELECT k FROM hyg ANTI JOIN firsts USING (k)").to_arrow_table()
+    return found.column(0).combine_chunks() if found.num_rows else pa.array([], pa.int64())
+
+
+def partition_clusters(job: PartitionJob, partition: int) -> pa.Table:
+    """One key partition's exact, URL and title clusters: (kind, cluster = its first read-order key,
+    k, id) of every candidate whose key another candidate shares (all of them are in this partition)."""
+    with open_duckdb(job.memory_limit, Path(job.spill) / f"clusters{partition:05d}", job.parent) as con:
+        found = con.sql(" UNION ALL ".join(f"""
+            (SELECT '{kind}' AS kind, min(k) OVER w AS cluster, k, id
+             FROM ({staged_rows(job.spool, table, partition)})
+             WINDOW w AS (PARTITION BY key) QUALIFY count(*) OVER w > 1)""" for kind, table in _KEYS.items()))
+        return found.to_arrow_table()
+
+
+def partition_near_pairs(job: PartitionJob, partition: int) -> pa.Table:
+    """One bucket partition's LSH candidate pairs (a, b), a < b: articles sharing a bucket of a band
+    (all of a bucket's rows are in this partition), among one article per exact text (the articles
+    in `excl` take no part). A pair sharing buckets of several bands may come from several partitions."""
+    with open_duckdb(job.memory_limit, Path(job.spill) / f"near{partition:05d}", job.parent) as con:
+        # The buckets two articles share first (a quarter faster at 100k articles than joining every
+        # bucket of every article with itself: most buckets hold one article).
+        return con.sql(f"""
+            WITH rows AS (SELECT * FROM ({staged_rows(job.spool, 'band', partition)})
+                          ANTI JOIN ({staged_rows(job.spool, 'excl')}) USING (k)),
+                 shared AS (SELECT band, bucket FROM rows GROUP BY band, bucket HAVING count(*) > 1),
+                 kept AS (SELECT r.* FROM rows r SEMI JOIN shared USING (band, bucket))
+            SELECT DISTINCT x.k AS a, y.k AS b FROM kept x JOIN kept y USING (band, bucket) WHERE x.k < y.k
+            """).to_arrow_table()
+
+
 def _near_pairs(store: StagingStore, threshold: float) -> bool:
-    """Fill `scratch.near_pairs` (a, b, similarity), a < b: LSH candidates among one article per exact
-    hash, kept when their signatures agree on at least `threshold` of their values; whether there is any."""
-    # The buckets two articles share first (a quarter faster at 100k articles than joining every
-    # bucket of every representative with itself: most buckets hold one article).
-    store.execute("""
-        CREATE TABLE scratch.near_candidates AS
-        WITH shared AS (SELECT band, bucket FROM band GROUP BY band, bucket HAVING count(*) > 1),
-             rep_band AS (SELECT b.* FROM band b SEMI JOIN shared USING (band, bucket)
-                          SEMI JOIN (SELECT min(k) AS k FROM cand GROUP BY exact) r USING (k))
-        SELECT DISTINCT x.k AS a, y.k AS b FROM rep_band x JOIN rep_band y USING (band, bucket) WHERE x.k < y.k""")
+    """Fill `scratch.near_pairs` (a, b, similarity), a < b: the LSH candidates the partitions found,
+    kept when their signatures agree on at least `threshold` of their values; whether there is any."""
+    store.execute("CREATE TABLE scratch.near_candidates AS SELECT DISTINCT a, b FROM scratch.near_found")
+    store.execute("DROP TABLE scratch.near_found")
     store.execute("CREATE TABLE scratch.near_pairs (a BIGINT, b BIGINT, similarity DOUBLE)")
     pairs = ("SELECT p.a, p.b, x.sig AS left_sig, y.sig AS right_sig FROM scratch.near_candidates p "
              "JOIN hyg x ON x.k = p.a JOIN hyg y ON y.k = p.b")
@@ -121,7 +203,7 @@ def clusters(store: StagingStore, limit: int = MAX_CLUSTERS_LISTED) -> list[Clus
     """The duplicate clusters, ordered by their first article read, then kind."""
     rows = store.reader(f"""
         SELECT m.kind, list(c.id ORDER BY m.k) AS ids, any_value(s.similarity) AS similarity
-        FROM dup_members m JOIN cand c USING (k)
+        FROM dup_members m JOIN dup_ids c USING (k)
         LEFT JOIN dup_similarity s ON s.kind = m.kind AND s.cluster = m.cluster
         GROUP BY m.kind, m.cluster
         ORDER BY m.cluster, list_position({list(KINDS)}, m.kind)
@@ -140,5 +222,5 @@ def cluster_counts(store: StagingStore) -> dict[str, tuple[int, int]]:
 
 def text_roots(store: StagingStore) -> dict[int, int]:
     """Read-order key → its text cluster's first key, for the articles the policy acts on (few: the copies)."""
-    return dict(store.rows("SELECT t.k, t.root FROM text_cluster t JOIN cand c USING (k) "
+    return dict(store.rows("SELECT t.k, t.root FROM text_cluster t JOIN dup_ids c USING (k) "
                            "SEMI JOIN policy_members p ON p.id = c.id"))

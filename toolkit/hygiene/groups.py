@@ -31,8 +31,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # splits.group_by word → the links it adds: (read-order key, shared key) over accepted articles.
 _KEYWORD_LINKS = {
     "duplicates": "SELECT t.k, concat('d', t.root) AS key FROM text_cluster t SEMI JOIN acc USING (k)",
-    "url": "SELECT c.k, concat('u', c.url) AS key FROM cand c SEMI JOIN acc USING (k) WHERE c.url IS NOT NULL",
-    "title": "SELECT c.k, concat('t', c.title_key) AS key FROM cand c SEMI JOIN acc USING (k)",
+    # Articles sharing a URL, or a title within a source, are the URL and title clusters (keys only
+    # one article has link nothing).
+    "url": "SELECT d.k, concat('u', d.cluster) AS key FROM dup_members d SEMI JOIN acc USING (k) WHERE d.kind = 'url'",
+    "title": "SELECT d.k, concat('t', d.cluster) AS key FROM dup_members d SEMI JOIN acc USING (k) "
+             "WHERE d.kind = 'title'",
 }
 _FIELD_LINKS = "SELECT g.k, concat('f', g.key) AS key FROM gkey g SEMI JOIN acc USING (k)"
 
@@ -116,7 +119,7 @@ def _split_by_date(store: StagingStore, splits: Splits) -> None:
     store.execute(f"""
         INSERT INTO group_split
         SELECT g.root, CASE {cases} ELSE 'train' END FROM (
-            SELECT m.root, min(c.published) AS first FROM membership m LEFT JOIN cand c USING (k) GROUP BY m.root) g""")
+            SELECT m.root, min(c.published) AS first FROM membership m LEFT JOIN hyg c USING (k) GROUP BY m.root) g""")
 
 
 def _micros(moment: datetime) -> int:
@@ -136,7 +139,7 @@ def _explain(store: StagingStore, splits: Splits, plan: SplitPlan) -> None:
             FROM dup_members d JOIN article_split s USING (k) GROUP BY d.kind, d.cluster HAVING count(*) > 1)
         GROUP BY kind""")}
     plan.clusters = {kind: found.get(kind, (0, 0)) for kind in KINDS}
-    plan.removed = store.scalar("SELECT count(*) FROM cand c SEMI JOIN policy_members p ON p.id = c.id "
+    plan.removed = store.scalar("SELECT count(*) FROM dup_ids c SEMI JOIN policy_members p ON p.id = c.id "
                                 "ANTI JOIN acc a ON a.k = c.k")
     present = {name for (name,) in store.rows("SELECT DISTINCT split FROM article_split")}
     groups = store.scalar("SELECT count(*) FROM group_split")

@@ -55,7 +55,16 @@ from toolkit.manifest import DuplicatePolicy, Layer
 from toolkit.problems import Problem
 from toolkit.readers import RawLine
 from toolkit.rejects import RejectsWriter
-from toolkit.store import StagingStore, TaskStore, memory_limit_bytes, open_duckdb, split_key, staged_rows
+from toolkit.store import (
+    PartitionJob,
+    StagingStore,
+    TaskStore,
+    memory_limit_bytes,
+    open_duckdb,
+    partition_job,
+    split_key,
+    staged_rows,
+)
 from toolkit.validation.records import bad_dates, not_a_moment, parse, problem, schema_problems
 from toolkit.validation.report import ValidationReport
 
@@ -151,22 +160,6 @@ _KEY_VIEWS = {
 # which is the reference the set-based pass must equal.
 _EVERY_ARTICLE = ("SELECT id FROM artk WHERE id IS NOT NULL "
                   "UNION ALL SELECT article_id FROM annk WHERE article_id IS NOT NULL")
-
-
-@dataclass(frozen=True)
-class PartitionJob:
-    """What every partition's check needs: the staged rows' folder, DuckDB's memory limit, the folder
-    to spill to, and the staging folder's parent (which a failure names)."""
-
-    spool: str
-    memory_limit: str
-    spill: str
-    parent: str
-
-
-def partition_job(store: StagingStore) -> PartitionJob:
-    """Where the partitions' tasks find the staged rows, and how their DuckDB runs, for `store`."""
-    return PartitionJob(str(store.spool), store.memory_limit, str(store.folder / "spill"), str(store.parent))
 
 
 def partition_conflicts(job: PartitionJob, partition: int) -> pa.Array:

@@ -91,7 +91,7 @@ def run_validation(
                     store.add(table, batch)
         done_before += file_size(path)
 
-    duplicates.find_duplicates(store, manifest.duplicates)
+    duplicates.find_duplicates(store, engine, manifest.duplicates)
     clean_articles, clean_annotations = cross.find_conflicts(store, engine, fast=FAST_PATH)
     for kind, clean in (("articles", clean_articles), ("annotations", clean_annotations)):
         report.counts[kind].read += clean
