@@ -10,6 +10,12 @@ Four kinds of cluster, each a set of articles:
   in its exact cluster), so a thousand copies of a wire story cost nothing here;
 - `url`: the same URL (re-scrapes of one page); `title`: the same title within one source.
 
+Each kind needs only the articles that share its key, so the work is cut like the cross-record
+checks (`find_duplicates`): the staged hygiene rows are partitioned by article id (the first read
+of an id is found in its partition), the candidates' keys once more by each key, and the LSH band
+rows by bucket; a task per partition does each round, on the cluster's nodes with Ray. The driver
+keeps the duplicates only — a corpus without copies leaves it next to nothing however large.
+
 Text clusters (exact and near together) are what `duplicates.policy` acts on: the table
 `policy_members` names every article of such a cluster when the policy is `drop` or `reject`, so
 the resolver judges them in read order (`cross.Resolver.article`); under `group` they stay together
