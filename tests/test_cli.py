@@ -46,6 +46,25 @@ def test_invalid_records_exit_1_with_report_and_rejects(make_dataset, tmp_path):
     assert (tmp_path / "rej" / "articles.jsonl.rejects").read_text() == "{oops\n"
 
 
+@pytest.mark.parametrize("fmt", ["hf", "parquet", "jsonl"])
+def test_export_with_no_article_to_build_from_writes_nothing_and_says_why(make_dataset, tmp_path, fmt):
+    """An empty dataset (exit 2), or --skip-invalid with every article rejected (exit 1, rejects
+    written): no build, since no reader could load one without rows (hf crashed here, exit 3)."""
+    empty = run("export", str(make_dataset([])), "--format", fmt, "--out", str(tmp_path / "empty"))
+    assert empty.returncode == 2, empty.stdout + empty.stderr
+    assert_no_traceback(empty)
+    assert "no article was accepted" in empty.stdout
+    assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").iterdir())
+    blank = article(text=" \u200b ")
+    rejected = run("export", str(make_dataset([blank], [span("e1", "PERSON", "Alice")])), "--format", fmt,
+                   "--out", str(tmp_path / "bad"), "--skip-invalid")
+    assert rejected.returncode == 1, rejected.stdout + rejected.stderr
+    assert_no_traceback(rejected)
+    assert "no article was accepted" in rejected.stdout and "test-ds.rejects" in rejected.stdout
+    assert sorted(p.name for p in (tmp_path / "bad").iterdir()) == ["test-ds.rejects"]
+    assert (tmp_path / "bad" / "test-ds.rejects" / "articles.jsonl.rejects").exists()
+
+
 @pytest.mark.parametrize(
     "manifest, needle",
     [

@@ -53,6 +53,28 @@ def test_drop_keeps_the_first_read_and_lists_the_rest(make_dataset, tmp_path):
     assert not (result.output / "data" / "annotations").exists()  # the dropped copy's annotation leaves with it
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_dropped_copys_annotations_are_still_checked_against_its_text(make_dataset, monkeypatch, fast):
+    """Left out of the build, a copy is still a valid article: an annotation line on it is judged
+    against its text as under `group` (it was counted valid with no span check at all)."""
+    monkeypatch.setattr(driver, "FAST_PATH", fast)
+    text = body(4)
+    annotations = [
+        {"id": "far", "article_id": "copy-1", "layer": "entities", "label": "PERSON", "start": 5, "end": 99_999},
+        {"id": "misquoted", "article_id": "copy-1", "layer": "entities", "label": "PERSON", "start": 0, "end": 4,
+         "text": "nope"},
+        {"id": "right", "article_id": "copy-1", "layer": "entities", "label": "PERSON", "start": 0, "end": 4,
+         "text": text[0:4]},
+    ]
+    reports = {policy: validate(make_dataset(with_copies(), annotations, duplicates={"policy": policy}))
+               for policy in ("group", "drop")}
+    for report in reports.values():
+        assert sorted((p.record_id, p.code) for p in report.problems) == [
+            ("far", "span-out-of-bounds"), ("misquoted", "span-text-mismatch")]
+        assert report.counts["annotations"].valid == 1
+    assert [d["id"] for d in reports["drop"].dropped] == COPIES
+
+
 def test_reject_makes_later_copies_invalid_records(make_dataset, tmp_path):
     root = make_dataset(with_copies(), duplicates={"policy": "reject"})
     report = validate(root, rejects_dir=tmp_path / "rejects")

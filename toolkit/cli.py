@@ -259,6 +259,10 @@ def export(
     result = _guard(work)
     if result.output is None:
         print_report(result.report)
+        if result.empty:
+            where = f"; the invalid records are in {result.rejects}" if result.rejects else ""
+            console.print(f"Nothing exported: no article was accepted, so a build would hold no rows{where}.")
+            raise typer.Exit(EXIT_INVALID if not result.report.ok else EXIT_USAGE)
         console.print("Nothing exported: fix the records above, or pass --skip-invalid to export the valid ones.")
         raise typer.Exit(EXIT_INVALID)
     if not result.report.ok:

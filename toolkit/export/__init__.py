@@ -68,6 +68,7 @@ class ExportResult:
     files: tuple[Path, ...] = ()
     rejects: Path | None = None
     stats: BuildStats | None = None
+    empty: bool = False  # nothing written because no article was accepted (a build would hold no rows)
 
 
 def _formats() -> dict[str, Callable[[BuildContext], list[Path]]]:
@@ -195,6 +196,14 @@ def export(
         )
         if not report.ok and not skip_invalid:
             return ExportResult(report=report, output=None)
+        if not store.scalar("SELECT count(*) FROM accepted_article_ids"):
+            # No article to build from (an empty dataset, or every article rejected or dropped): no
+            # reader could load a build without rows, so none is written; the rejects are.
+            published = None
+            if rejects_staging is not None and not report.ok:
+                publish(rejects_staging, rejects_target, kind="rejects", name=manifest.name)
+                published = rejects_target
+            return ExportResult(report=report, output=None, rejects=published, empty=True)
         stats = BuildStats(kept_annotators=annotators)
         with staging_directory(target) as staging:
             # Every accepted record goes into the build unless annotators are filtered (copies left out

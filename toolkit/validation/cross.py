@@ -372,6 +372,9 @@ class Resolver:
         self.clean_ends: dict[str, CleanEnd] = {}
         self._articles: list[tuple[int, str, bytes]] = []
         self._annotations: list[tuple[int, int, str, bytes]] = []
+        # Valid articles left out of the build (duplicates: drop): their annotations are judged
+        # against their text all the same, so the resolver must find it.
+        self._dropped: list[int] = []
 
     def run(self) -> None:
         """Judge every staged line that is not clean, articles first, each kind in read order."""
@@ -387,10 +390,15 @@ class Resolver:
             for key, data, too_long in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                 self.article(key, data, too_long)
         self._flush()
+        self.store.execute("CREATE TABLE scratch.dropped (k BIGINT)")
+        if self._dropped:
+            self.store.insert("scratch.dropped", pa.table({"k": pa.array(self._dropped, pa.int64())}))
         query = """
             SELECT a.k, a.data, a.too_long, t.title, t.text
             FROM ann a
-            LEFT JOIN (SELECT art.id, art.title, art.text FROM acc_art JOIN art USING (k)) t ON t.id = a.article_id
+            LEFT JOIN (SELECT art.id, art.title, art.text
+                       FROM (SELECT k FROM acc_art UNION ALL SELECT k FROM scratch.dropped) j JOIN art USING (k)) t
+                ON t.id = a.article_id
             WHERE a.sub = 0 AND (NOT a.ok OR a.article_id IN (SELECT id FROM conflicts))
             ORDER BY a.k"""
         for batch in self.store.reader(query):
@@ -483,6 +491,7 @@ class Resolver:
         root = self.text_roots.get(key)
         if root is not None and kept is not None:  # duplicates: drop — valid, but left out of the build
             self.report.drop(article_id, kept, file, raw.number)
+            self._dropped.append(key)
         else:
             if root is not None:
                 self.state.kept_texts[root] = article_id
