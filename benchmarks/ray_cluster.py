@@ -5,10 +5,10 @@
 Each row is a fresh process that starts a `ray.cluster_utils.Cluster` of N raylets (one CPU each,
 each its own node with its own object store) and validates, then exports, the generated corpus on
 it. Printed per row: wall time, the time of the parallel part (workers reading byte ranges and
-checking records, the partitions' cross-record rules and agreement; for export also gathering
-and writing the shards) and of the driver's sequential part (duplicate clusters, the resolver,
-the split and export plans, the card), the driver's peak RSS, the bytes the driver received from
-the workers, and each node's share of the tasks.
+checking records, the partitions' duplicate search, cross-record rules and agreement; for export
+also gathering and writing the shards) and of the driver's sequential part (the duplicate
+clusters put together, the resolver, the split and export plans, the card), the driver's peak
+RSS, the bytes the driver received from the workers, and each node's share of the tasks.
 
 On a 2-core machine three one-CPU nodes oversubscribe the cores, so wall time cannot fall with
 nodes here; what must hold is that the driver's intake stays near zero and the work spreads over
@@ -39,6 +39,7 @@ import json, resource, sys, tempfile, time
 import ray
 from ray import cluster_utils
 import toolkit.export.shards as shards
+import toolkit.hygiene.duplicates as duplicates
 import toolkit.validation.cross as cross
 import toolkit.validation.driver as driver
 from toolkit.engines import EngineOptions
@@ -96,6 +97,7 @@ def on_the_driver(step):  # a driver's step inside write_shards: the split plan,
 ray_engine.open = lambda options: Kept(opened(options))
 driver._staged = timed_staging
 cross.check_partitions = on_the_workers(check_partitions)
+duplicates.search_partitions = on_the_workers(duplicates.search_partitions)  # the duplicate search's rounds
 # Agreement runs in the partitions' tasks when there are several, else in the driver's store.
 cross.agreement_by_partition = lambda store, engine, layers: (
     on_the_workers(agreement_by_partition) if store.partitions > 1 else agreement_by_partition)(store, engine, layers)

@@ -10,9 +10,9 @@ from hygiene_data import body, corpus, edited, news
 from typer.testing import CliRunner
 
 from toolkit import validate
+from toolkit.cli import app
 from toolkit.engines import EngineOptions
 from toolkit.export import export
-from toolkit.cli import app
 from toolkit.validation import driver
 
 

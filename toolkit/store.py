@@ -78,6 +78,8 @@ CANDIDATE_COLUMNS = {
     "cand_title": pa.schema([("k", pa.int64()), ("id", pa.string()), ("key", pa.string())]),
 }
 EXCLUDED_COLUMNS = pa.schema([("k", pa.int64())])
+# The exact, URL and title clusters the key partitions found: every member's read-order key and id.
+CLUSTER_COLUMNS = pa.schema([("kind", pa.string()), ("cluster", pa.int64()), ("k", pa.int64()), ("id", pa.string())])
 
 _ACCEPTED_ARTICLES = pa.schema([("k", pa.int64()), ("id", pa.string()), ("data", pa.binary())])
 _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("article_id", pa.string()),
@@ -89,11 +91,11 @@ PLAN_COLUMNS = pa.schema([("k", pa.int64()), ("id", pa.string()), ("split", pa.s
 # articles), so that a partition's task sees which of its records are accepted as they are.
 CONFLICT_COLUMNS = pa.schema([("id", pa.string())])
 # Tables kept as Parquet files: the staged lines, the records the resolver accepted, the export plan.
-_TABLES = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_ID_COLUMNS,
+STAGED_COLUMNS = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_ID_COLUMNS,
            "acc_art": _ACCEPTED_ARTICLES, "acc_ann": _ACCEPTED_ANNOTATIONS, "plan": PLAN_COLUMNS,
            "conf": CONFLICT_COLUMNS,
            "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS,
-           **CANDIDATE_COLUMNS, "excl": EXCLUDED_COLUMNS}
+           **CANDIDATE_COLUMNS, "excl": EXCLUDED_COLUMNS, "dup_found": CLUSTER_COLUMNS}
 # The staged lines are cut into partitions by the article they concern (an article by its id, an
 # annotation by its article_id), so every cross-record rule but annotation id uniqueness can be
 # checked one partition at a time, anywhere (toolkit/validation/cross.py); that one rule reads
@@ -321,7 +323,7 @@ class StagingStore(Queries):
             # memory limit like any DuckDB data, and visible to every cursor (a TEMP table is not).
             self.con.execute("ATTACH ':memory:' AS scratch")
             self.spool = self.folder / "staged"
-            for name, schema in _TABLES.items():
+            for name, schema in STAGED_COLUMNS.items():
                 (self.spool / name).mkdir(parents=True)
                 # An empty file: the views below need one to know the columns, even for no input. Named
                 # to sort after every staged file ('~' after digits): DuckDB estimates a glob's rows

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -36,8 +37,7 @@ from toolkit.hygiene.components import connected_components
 from toolkit.hygiene.minhash import similarities
 from toolkit.manifest import Duplicates
 from toolkit.store import (
-    CANDIDATE_COLUMNS,
-    EXCLUDED_COLUMNS,
+    STAGED_COLUMNS,
     PartitionJob,
     StagingStore,
     open_duckdb,
@@ -72,44 +72,20 @@ _KEY_COLUMNS = {"exact": "exact", "url": "url", "title": "title_key"}
 
 def find_duplicates(store: StagingStore, engine: Engine, policy: Duplicates) -> None:
     """Fill `dup_members` (kind, cluster, k), `dup_ids` (k, id of every article in a cluster),
-    `dup_similarity` (kind, cluster, similarity), `text_cluster` (k, root) and `policy_members` (id).
-
-    Three rounds of a task per partition (on `engine` where it sees the staging folder, else here),
-    so that no step reads every article in one place: the candidates of each article partition,
-    cut by each key they are compared on (`partition_candidates`); the exact, URL and title
-    clusters of each key partition (`partition_clusters`); the LSH candidate pairs of each bucket
-    partition (`partition_near_pairs`). What comes back to the driver is the duplicates alone:
-    cluster members, candidate pairs (verified here on their signatures) and the second reads of
-    an id. A corpus without copies leaves it next to nothing, however large."""
-    job = partition_job(store)
-    runner = engine if engine.shares_files else InProcess()
-    partitions = range(store.partitions)
-    with store.guarded():
-        second_reads = [k for found in runner.map(partition_candidates, job, partitions) for k in found.to_pylist()]
-        store.execute("CREATE TABLE scratch.dup_found (kind VARCHAR, cluster BIGINT, k BIGINT, id VARCHAR)")
-        for found in runner.map(partition_clusters, job, partitions):
-            if found.num_rows:
-                store.insert("scratch.dup_found", found)
-        # Out of the LSH search: the second reads of an id, and every exact copy but the first.
-        excluded = store.rows("SELECT k FROM scratch.dup_found WHERE kind = 'exact' AND k <> cluster")
-        left_out = sorted(second_reads + [k for (k,) in excluded])
-        if left_out:
-            store.add("excl", pa.record_batch([pa.array(left_out, pa.int64())], schema=EXCLUDED_COLUMNS))
-        store.execute("CREATE TABLE scratch.near_found (a BIGINT, b BIGINT)")
-        for found in runner.map(partition_near_pairs, job, partitions):
-            if found.num_rows:
-                store.insert("scratch.near_found", found)
+    `dup_similarity` (kind, cluster, similarity), `text_cluster` (k, root) and `policy_members` (id):
+    the partitions' search (`search_partitions`), then the near pairs verified and every kind's
+    clusters put together here, over the duplicates alone."""
+    search_partitions(store, engine)
     near = _near_pairs(store, policy.threshold)
     if near:
         connected_components(store, "SELECT a AS k, concat(a, '-', b) AS key FROM scratch.near_pairs "
                                     "UNION ALL SELECT b, concat(a, '-', b) FROM scratch.near_pairs", "near_cc")
-    store.scratch_table("dup_members", "SELECT kind, cluster, k FROM scratch.dup_found" + (
+    store.scratch_table("dup_members", "SELECT kind, cluster, k FROM dup_found" + (
         " UNION ALL SELECT 'near', root, k FROM near_cc" if near else ""))
     # Every clustered article's id: the exact, URL and title ones came with their clusters, the near
     # ones are looked up among the staged rows (few: the build side of the join).
-    store.scratch_table("dup_ids", "SELECT DISTINCT k, id FROM scratch.dup_found" + (
+    store.scratch_table("dup_ids", "SELECT DISTINCT k, id FROM dup_found" + (
         " UNION SELECT h.k, h.id FROM hyg h SEMI JOIN near_cc n USING (k)" if near else ""))
-    store.execute("DROP TABLE scratch.dup_found")
     if near:
         connected_components(store, """
             SELECT k, concat('x', cluster) AS key FROM dup_members WHERE kind = 'exact'
@@ -127,10 +103,32 @@ def find_duplicates(store: StagingStore, engine: Engine, policy: Duplicates) -> 
     store.scratch_table("policy_members", acted_on or "SELECT NULL::VARCHAR AS id LIMIT 0")
 
 
-def partition_candidates(job: PartitionJob, partition: int) -> pa.Array:
+def search_partitions(store: StagingStore, engine: Engine) -> None:
+    """Three rounds of a task per partition (on `engine` where it sees the staging folder, else here),
+    so that no step reads every article in one place: the candidates of each article partition,
+    cut by each key they are compared on (`partition_candidates`); the exact, URL and title
+    clusters of each key partition, staged as `dup_found` (`partition_clusters`); the LSH candidate
+    pairs of each bucket partition, which alone come back (`partition_near_pairs`, into
+    `scratch.near_found`). The articles the LSH search leaves out (second reads of an id, exact
+    copies but the first) are staged as `excl` by the first two rounds."""
+    job = partition_job(store)
+    runner = engine if engine.shares_files else InProcess()
+    partitions = range(store.partitions)
+    store.execute("CREATE TABLE scratch.near_found (a BIGINT, b BIGINT)")
+    with store.guarded():
+        for _ in runner.map(partition_candidates, job, partitions):
+            pass
+        for _ in runner.map(partition_clusters, job, partitions):
+            pass
+        for found in runner.map(partition_near_pairs, job, partitions):
+            if found.num_rows:
+                store.insert("scratch.near_found", found)
+
+
+def partition_candidates(job: PartitionJob, partition: int) -> int:
     """Stage one article partition's candidates — the first read of each id (all of an id's rows are
-    in its partition) — once per key they are compared on, cut by that key; the read-order keys of
-    the other reads of an id (few: they take no part in the comparisons)."""
+    in its partition) — once per key they are compared on, cut by that key — and the other reads
+    of an id as articles the LSH search leaves out; how many of those."""
     with open_duckdb(job.memory_limit, Path(job.spill) / f"cand{partition:05d}", job.parent) as con:
         con.execute(f"CREATE VIEW hyg AS {staged_rows(job.spool, 'hyg', partition)}")
         con.execute("CREATE TABLE firsts AS SELECT min(k) AS k FROM hyg GROUP BY id")
@@ -138,24 +136,37 @@ def partition_candidates(job: PartitionJob, partition: int) -> pa.Array:
             column = _KEY_COLUMNS[kind]
             query = (f"SELECT h.k, h.id, h.{column} AS key FROM hyg h SEMI JOIN firsts f USING (k) "
                      f"WHERE h.{column} IS NOT NULL ORDER BY h.k")
-            for number, batch in enumerate(con.sql(query).to_arrow_reader(_STAGE_ROWS)):
-                if batch.num_rows:
-                    # Named by partition and batch: a task run again rewrites the same files.
-                    write_staged(job.spool, table, batch.cast(CANDIDATE_COLUMNS[table]), job.partitions,
-                                 name=f"{partition:010d}-{number:010d}")
-        found = con.sql("SELECT k FROM hyg ANTI JOIN firsts USING (k)").to_arrow_table()
-    return found.column(0).combine_chunks() if found.num_rows else pa.array([], pa.int64())
+            _stage(con, query, job, table, f"{partition:010d}")
+        # The other reads of an id take part in no comparison (few: each one is a conflict).
+        return _stage(con, "SELECT k FROM hyg ANTI JOIN firsts USING (k) ORDER BY k", job, "excl",
+                      f"a{partition:010d}")
 
 
-def partition_clusters(job: PartitionJob, partition: int) -> pa.Table:
-    """One key partition's exact, URL and title clusters: (kind, cluster = its first read-order key,
-    k, id) of every candidate whose key another candidate shares (all of them are in this partition)."""
+def partition_clusters(job: PartitionJob, partition: int) -> int:
+    """Stage one key partition's exact, URL and title clusters as `dup_found`: (kind, cluster = its
+    first read-order key, k, id) of every candidate whose key another candidate shares (all of them
+    are in this partition), and the exact copies but the first as articles the LSH search leaves
+    out; how many cluster members."""
     with open_duckdb(job.memory_limit, Path(job.spill) / f"clusters{partition:05d}", job.parent) as con:
-        found = con.sql(" UNION ALL ".join(f"""
+        con.execute("CREATE TABLE found AS " + " UNION ALL ".join(f"""
             (SELECT '{kind}' AS kind, min(k) OVER w AS cluster, k, id
              FROM ({staged_rows(job.spool, table, partition)})
              WINDOW w AS (PARTITION BY key) QUALIFY count(*) OVER w > 1)""" for kind, table in _KEYS.items()))
-        return found.to_arrow_table()
+        _stage(con, "SELECT k FROM found WHERE kind = 'exact' AND k <> cluster ORDER BY k", job, "excl",
+               f"b{partition:010d}")
+        return _stage(con, "SELECT * FROM found ORDER BY kind, k", job, "dup_found", f"{partition:010d}")
+
+
+def _stage(con: duckdb.DuckDBPyConnection, query: str, job: PartitionJob, table: str, name: str) -> int:
+    """Write the rows of `query` as staged files of `table`, a batch per file named `name` and its
+    number (a task run again rewrites the same files); how many rows."""
+    rows = 0
+    for number, batch in enumerate(con.sql(query).to_arrow_reader(_STAGE_ROWS)):
+        if batch.num_rows:
+            write_staged(job.spool, table, batch.cast(STAGED_COLUMNS[table]), job.partitions,
+                         name=f"{name}-{number:010d}")
+            rows += batch.num_rows
+    return rows
 
 
 def partition_near_pairs(job: PartitionJob, partition: int) -> pa.Table:
