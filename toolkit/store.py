@@ -90,12 +90,13 @@ PLAN_COLUMNS = pa.schema([("k", pa.int64()), ("id", pa.string()), ("split", pa.s
 # The ids of the articles in conflict (written by the driver after the resolver, partitioned like the
 # articles), so that a partition's task sees which of its records are accepted as they are.
 CONFLICT_COLUMNS = pa.schema([("id", pa.string())])
-# Tables kept as Parquet files: the staged lines, the records the resolver accepted, the export plan.
+# Tables kept as Parquet files: the staged lines, the records the resolver accepted, the export plan,
+# and duplicate detection's rows (hygiene columns, band buckets, candidates, clusters).
 STAGED_COLUMNS = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_ID_COLUMNS,
-           "acc_art": _ACCEPTED_ARTICLES, "acc_ann": _ACCEPTED_ANNOTATIONS, "plan": PLAN_COLUMNS,
-           "conf": CONFLICT_COLUMNS,
-           "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS,
-           **CANDIDATE_COLUMNS, "excl": EXCLUDED_COLUMNS, "dup_found": CLUSTER_COLUMNS}
+                  "acc_art": _ACCEPTED_ARTICLES, "acc_ann": _ACCEPTED_ANNOTATIONS, "plan": PLAN_COLUMNS,
+                  "conf": CONFLICT_COLUMNS,
+                  "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS,
+                  **CANDIDATE_COLUMNS, "excl": EXCLUDED_COLUMNS, "dup_found": CLUSTER_COLUMNS}
 # The staged lines are cut into partitions by the article they concern (an article by its id, an
 # annotation by its article_id), so every cross-record rule but annotation id uniqueness can be
 # checked one partition at a time, anywhere (toolkit/validation/cross.py); that one rule reads
