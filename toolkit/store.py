@@ -405,6 +405,11 @@ class PartitionJob:
     parent: str
     partitions: int = 1  # how many there are (a task that stages rows cuts them the same way)
 
+    def connect(self, step: str, partition: int) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """The DuckDB of one task of `step` on `partition`: under the memory limit, spilling to a
+        folder of the task's own (`open_duckdb`)."""
+        return open_duckdb(self.memory_limit, Path(self.spill) / f"{step}{partition:05d}", self.parent)
+
 
 def partition_job(store: StagingStore) -> PartitionJob:
     """Where the partitions' tasks find the staged rows, and how their DuckDB runs, for `store`."""

@@ -196,7 +196,7 @@ def export(
         )
         if not report.ok and not skip_invalid:
             return ExportResult(report=report, output=None)
-        if not store.scalar("SELECT count(*) FROM accepted_article_ids"):
+        if not store.scalar("SELECT EXISTS (SELECT 1 FROM accepted_article_ids)"):
             # No article to build from (an empty dataset, or every article rejected or dropped): no
             # reader could load a build without rows, so none is written; the rejects are.
             published = None

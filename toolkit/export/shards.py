@@ -52,7 +52,7 @@ from toolkit.export.views import ShardViews, ShardViewWriter, ViewJob, ViewPlan,
 from toolkit.hygiene.groups import plan_splits
 from toolkit.publish import sha256_file
 from toolkit.splits import SPLIT_ORDER
-from toolkit.store import PartitionJob, StagingStore, id_hash, open_duckdb, partition_job, staged_rows
+from toolkit.store import PartitionJob, StagingStore, id_hash, partition_job, staged_rows
 
 # A shard's share of the input (JSON, `shard_counts`): Parquet with zstd comes to a fifth to a third
 # of that. Big enough that a shard's fixed costs do not show, small enough that a 100k-article corpus
@@ -247,7 +247,7 @@ def gather_partition(job: GatherJob, partition: int) -> list[Piece]:
     folder = Path(job.out) / f"p{partition:05d}"
     folder.mkdir(parents=True, exist_ok=True)
     where = job.where
-    with open_duckdb(where.memory_limit, Path(where.spill) / f"gather{partition:05d}", where.parent) as con:
+    with where.connect("gather", partition) as con:
         for name in ("art", "ann", "acc_art", "acc_ann", "plan"):
             con.execute(f"CREATE VIEW {name} AS {staged_rows(where.spool, name, partition)}")
         con.execute(_KEYS)

@@ -25,7 +25,6 @@ in one split (`toolkit.hygiene.groups`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -40,7 +39,6 @@ from toolkit.store import (
     STAGED_COLUMNS,
     PartitionJob,
     StagingStore,
-    open_duckdb,
     partition_job,
     staged_rows,
     write_staged,
@@ -65,9 +63,8 @@ class Cluster:
         return {"kind": self.kind, "articles": list(self.articles), "similarity": self.similarity}
 
 
-# The key each kind of cluster groups candidates by, and the staged table of candidates cut by it.
-_KEYS = {"exact": "cand_exact", "url": "cand_url", "title": "cand_title"}
-_KEY_COLUMNS = {"exact": "exact", "url": "url", "title": "title_key"}
+# Each kind of cluster: the staged table of candidates cut by its key, and the hygiene column that key is.
+_KEYS = {"exact": ("cand_exact", "exact"), "url": ("cand_url", "url"), "title": ("cand_title", "title_key")}
 
 
 def find_duplicates(store: StagingStore, engine: Engine, policy: Duplicates) -> None:
@@ -125,55 +122,50 @@ def search_partitions(store: StagingStore, engine: Engine) -> None:
                 store.insert("scratch.near_found", found)
 
 
-def partition_candidates(job: PartitionJob, partition: int) -> int:
+def partition_candidates(job: PartitionJob, partition: int) -> None:
     """Stage one article partition's candidates — the first read of each id (all of an id's rows are
     in its partition) — once per key they are compared on, cut by that key — and the other reads
-    of an id as articles the LSH search leaves out; how many of those."""
-    with open_duckdb(job.memory_limit, Path(job.spill) / f"cand{partition:05d}", job.parent) as con:
+    of an id as articles the LSH search leaves out."""
+    with job.connect("cand", partition) as con:
         con.execute(f"CREATE VIEW hyg AS {staged_rows(job.spool, 'hyg', partition)}")
         con.execute("CREATE TABLE firsts AS SELECT min(k) AS k FROM hyg GROUP BY id")
-        for kind, table in _KEYS.items():
-            column = _KEY_COLUMNS[kind]
+        for table, column in _KEYS.values():
             query = (f"SELECT h.k, h.id, h.{column} AS key FROM hyg h SEMI JOIN firsts f USING (k) "
                      f"WHERE h.{column} IS NOT NULL ORDER BY h.k")
             _stage(con, query, job, table, f"{partition:010d}")
         # The other reads of an id take part in no comparison (few: each one is a conflict).
-        return _stage(con, "SELECT k FROM hyg ANTI JOIN firsts USING (k) ORDER BY k", job, "excl",
-                      f"a{partition:010d}")
+        _stage(con, "SELECT k FROM hyg ANTI JOIN firsts USING (k) ORDER BY k", job, "excl", f"a{partition:010d}")
 
 
-def partition_clusters(job: PartitionJob, partition: int) -> int:
+def partition_clusters(job: PartitionJob, partition: int) -> None:
     """Stage one key partition's exact, URL and title clusters as `dup_found`: (kind, cluster = its
     first read-order key, k, id) of every candidate whose key another candidate shares (all of them
     are in this partition), and the exact copies but the first as articles the LSH search leaves
-    out; how many cluster members."""
-    with open_duckdb(job.memory_limit, Path(job.spill) / f"clusters{partition:05d}", job.parent) as con:
+    out."""
+    with job.connect("clusters", partition) as con:
         con.execute("CREATE TABLE found AS " + " UNION ALL ".join(f"""
             (SELECT '{kind}' AS kind, min(k) OVER w AS cluster, k, id
              FROM ({staged_rows(job.spool, table, partition)})
-             WINDOW w AS (PARTITION BY key) QUALIFY count(*) OVER w > 1)""" for kind, table in _KEYS.items()))
+             WINDOW w AS (PARTITION BY key) QUALIFY count(*) OVER w > 1)""" for kind, (table, _) in _KEYS.items()))
         _stage(con, "SELECT k FROM found WHERE kind = 'exact' AND k <> cluster ORDER BY k", job, "excl",
                f"b{partition:010d}")
-        return _stage(con, "SELECT * FROM found ORDER BY kind, k", job, "dup_found", f"{partition:010d}")
+        _stage(con, "SELECT * FROM found ORDER BY kind, k", job, "dup_found", f"{partition:010d}")
 
 
-def _stage(con: duckdb.DuckDBPyConnection, query: str, job: PartitionJob, table: str, name: str) -> int:
+def _stage(con: duckdb.DuckDBPyConnection, query: str, job: PartitionJob, table: str, name: str) -> None:
     """Write the rows of `query` as staged files of `table`, a batch per file named `name` and its
-    number (a task run again rewrites the same files); how many rows."""
-    rows = 0
+    number (a task run again rewrites the same files)."""
     for number, batch in enumerate(con.sql(query).to_arrow_reader(_STAGE_ROWS)):
         if batch.num_rows:
             write_staged(job.spool, table, batch.cast(STAGED_COLUMNS[table]), job.partitions,
                          name=f"{name}-{number:010d}")
-            rows += batch.num_rows
-    return rows
 
 
 def partition_near_pairs(job: PartitionJob, partition: int) -> pa.Table:
     """One bucket partition's LSH candidate pairs (a, b), a < b: articles sharing a bucket of a band
     (all of a bucket's rows are in this partition), among one article per exact text (the articles
     in `excl` take no part). A pair sharing buckets of several bands may come from several partitions."""
-    with open_duckdb(job.memory_limit, Path(job.spill) / f"near{partition:05d}", job.parent) as con:
+    with job.connect("near", partition) as con:
         # The buckets two articles share first (a quarter faster at 100k articles than joining every
         # bucket of every article with itself: most buckets hold one article).
         return con.sql(f"""

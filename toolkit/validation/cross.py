@@ -34,7 +34,6 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -60,7 +59,6 @@ from toolkit.store import (
     StagingStore,
     TaskStore,
     memory_limit_bytes,
-    open_duckdb,
     partition_job,
     split_key,
     staged_rows,
@@ -165,7 +163,7 @@ _EVERY_ARTICLE = ("SELECT id FROM artk WHERE id IS NOT NULL "
 def partition_conflicts(job: PartitionJob, partition: int) -> pa.Array:
     """The ids of the articles in conflict in one partition (`PARTITION_RULES`), checked in a DuckDB
     of its own under the memory limit: this runs on a worker, wherever the staging folder is seen."""
-    with open_duckdb(job.memory_limit, Path(job.spill) / f"p{partition:05d}", job.parent) as con:
+    with job.connect("p", partition) as con:
         for name in ("art", "ann", "aid"):
             con.execute(f"CREATE VIEW {name} AS {staged_rows(job.spool, name, partition)}")
         # The articles' ids once in DuckDB's storage: most rules join them. Not their titles and
@@ -249,7 +247,7 @@ def partition_agreement(job: AgreementJob, partition: int) -> tuple[AgreementCou
     annotations, in a DuckDB of its own: this runs on a worker, wherever the staging folder is seen.
     An article's annotations are all in its partition, and so are the groups agreement compares."""
     where = job.where
-    with open_duckdb(where.memory_limit, Path(where.spill) / f"agreement{partition:05d}", where.parent) as con:
+    with where.connect("agreement", partition) as con:
         for name in ("art", "ann", "acc_art", "acc_ann", "conf"):
             con.execute(f"CREATE VIEW {name} AS {staged_rows(where.spool, name, partition)}")
         store = TaskStore(con)
