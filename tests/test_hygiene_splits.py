@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import datasets
 import pyarrow.parquet as pq
+import pytest
 from hygiene_data import body, corpus, news
 from typer.testing import CliRunner
 
@@ -15,6 +16,7 @@ from toolkit.engines import EngineOptions
 from toolkit.export import export
 from toolkit.manifest import Splits
 from toolkit.splits import assign_split
+from toolkit.validation import driver
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -129,3 +131,37 @@ def test_grouped_builds_are_byte_identical_across_worker_counts(make_dataset, tm
         result = export(root, format="hf", out_dir=tmp_path / f"w{workers}", engine=EngineOptions(workers=workers))
         sums.append((result.output / "SHA256SUMS").read_text())
     assert sums[0] == sums[1]
+
+
+def _three_with_a_copy() -> list[dict]:
+    """n000–n002 all hash to train; a copy of n002 read last makes {n002, copy} the last group read."""
+    return [*corpus(3), news(2, id="copy-of-n002")]
+
+
+@pytest.mark.parametrize(("articles", "splits"), [
+    (lambda: [dict(a, meta={"story_id": f"story-{i % 20}"}) if a["id"].startswith("n") else a
+              for i, a in enumerate(leaky_corpus())],
+     {"group_by": ["meta.story_id", "url"]}),
+    (leaky_corpus, {"by": "published_at", "cutoffs": {"validation": "2024-09-01", "test": "2024-11-01"},
+                    "group_by": ["title"]}),
+    (_three_with_a_copy, {}),
+], ids=["field-and-url", "by-date", "tiny-with-moves"])
+def test_split_plans_do_not_depend_on_the_partitions(make_dataset, tmp_path, monkeypatch, articles, splits):
+    """The groups are decided on the driver, every other article's split by a task per partition that
+    writes its part of the export plan (and writes it again when a group must move to fill an empty
+    split): the plan and the build are the same for one partition as for several."""
+    root = make_dataset(articles(), splits=splits)
+    found = {}
+    for partitions in (1, 3):
+        monkeypatch.setattr(driver, "partition_count", lambda input_bytes, nodes, n=partitions: n)
+        result = export(root, format="hf", out_dir=tmp_path / f"p{partitions}", engine=EngineOptions(workers=1))
+        files = {p.relative_to(result.output).as_posix(): p.read_bytes()
+                 for p in sorted(result.output.rglob("*")) if p.is_file()}
+        found[partitions] = (result.stats.split_plan, files, split_of_each_id(result.output))
+    assert found[3] == found[1]
+    plan, _, where = found[1]
+    assert plan.groups >= 1 and plan.across == 0 and not plan.missing
+    if splits == {}:
+        # Two moves, the first one of a group of two: both of its articles moved.
+        assert plan.moved == ["validation", "test"]
+        assert where == {"n000": "train", "n001": "test", "n002": "validation", "copy-of-n002": "validation"}

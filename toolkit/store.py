@@ -87,6 +87,11 @@ _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("art
 # The export's plan: every accepted article's key, id and split (written by the driver after the split
 # plan, partitioned like the articles, so that each partition's records are gathered where they are).
 PLAN_COLUMNS = pa.schema([("k", pa.int64()), ("id", pa.string()), ("split", pa.string())])
+# The articles of groups of two or more (related: copies, one URL, one story id...) and their group's
+# split, decided by the driver over the groups alone; partitioned like the articles, so that each
+# partition's task writes its part of the export plan (toolkit/hygiene/groups.py). And the
+# `splits.group_by` field values that more than one article has, found a key partition at a time.
+GROUPED_COLUMNS = pa.schema([("k", pa.int64()), ("id", pa.string()), ("root", pa.int64()), ("split", pa.string())])
 # The ids of the articles in conflict (written by the driver after the resolver, partitioned like the
 # articles), so that a partition's task sees which of its records are accepted as they are.
 CONFLICT_COLUMNS = pa.schema([("id", pa.string())])
@@ -94,7 +99,7 @@ CONFLICT_COLUMNS = pa.schema([("id", pa.string())])
 # and duplicate detection's rows (hygiene columns, band buckets, candidates, clusters).
 STAGED_COLUMNS = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNOTATION_ID_COLUMNS,
                   "acc_art": _ACCEPTED_ARTICLES, "acc_ann": _ACCEPTED_ANNOTATIONS, "plan": PLAN_COLUMNS,
-                  "conf": CONFLICT_COLUMNS,
+                  "conf": CONFLICT_COLUMNS, "grouped": GROUPED_COLUMNS, "glink": GROUP_KEY_COLUMNS,
                   "hyg": HYGIENE_COLUMNS, "band": BAND_COLUMNS, "gkey": GROUP_KEY_COLUMNS,
                   **CANDIDATE_COLUMNS, "excl": EXCLUDED_COLUMNS, "dup_found": CLUSTER_COLUMNS}
 # The staged lines are cut into partitions by the article they concern (an article by its id, an
@@ -105,12 +110,15 @@ STAGED_COLUMNS = {"art": ARTICLE_COLUMNS, "ann": ANNOTATION_COLUMNS, "aid": ANNO
 # partition's accepted records where it is (toolkit/validation/cross.py, toolkit/export/shards.py).
 # Their files carry the partition in a column of their own.
 PARTITIONED_BY = {"art": "id", "ann": "article_id", "aid": "id",
-                  "acc_art": "id", "acc_ann": "article_id", "plan": "id", "conf": "id",
+                  "acc_art": "id", "acc_ann": "article_id", "plan": "id", "conf": "id", "grouped": "id",
                   # Duplicate detection: an article's hygiene row with its article; its LSH band
                   # rows by bucket, and its candidate keys by key, so that articles that may be
                   # copies of each other meet in one partition (toolkit/hygiene/duplicates.py).
-                  "hyg": "id", "band": "bucket", "cand_exact": "key", "cand_url": "key", "cand_title": "key"}
+                  "hyg": "id", "band": "bucket", "cand_exact": "key", "cand_url": "key", "cand_title": "key",
+                  # Grouped splits: the field values to group by, by value (toolkit/hygiene/groups.py).
+                  "gkey": "key"}
 PARTITION_COLUMN = "part"
+STAGE_ROWS = 65_536  # rows per staged file a partition's task writes
 
 _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
 
@@ -409,6 +417,14 @@ class PartitionJob:
         """The DuckDB of one task of `step` on `partition`: under the memory limit, spilling to a
         folder of the task's own (`open_duckdb`)."""
         return open_duckdb(self.memory_limit, Path(self.spill) / f"{step}{partition:05d}", self.parent)
+
+    def stage(self, con: duckdb.DuckDBPyConnection, query: str, table: str, name: str) -> None:
+        """Write the rows of a task's `query` as staged files of `table`, a batch per file named `name`
+        and its number (a task run again rewrites the same files)."""
+        for number, batch in enumerate(con.sql(query).to_arrow_reader(STAGE_ROWS)):
+            if batch.num_rows:
+                write_staged(self.spool, table, batch.cast(STAGED_COLUMNS[table]), self.partitions,
+                             name=f"{name}-{number:010d}")
 
 
 def partition_job(store: StagingStore) -> PartitionJob:

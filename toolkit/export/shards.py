@@ -7,8 +7,9 @@ order; so the bytes depend neither on the engine nor on the number of workers or
 smaller than a shard is one file in read order.
 
 Three steps; the driver moves keys and file names, never a record:
-1. The driver writes the export plan — every accepted article's key, id and split (the split plan
-   needs the whole corpus) — cut into the staged lines' partitions (`write_plan`).
+1. The split plan (`hygiene.groups.plan_splits`) writes the export plan — every accepted article's
+   key, id and split — cut into the staged lines' partitions: the groups of related articles are
+   decided on the driver (few), every other article's split by a task per partition.
 2. A task per partition (`gather_partition`), where the staged files are seen, gathers the
    partition's accepted records (clean lines as staged, the rest as the resolver accepted them)
    into one piece file per (split, shard). An article and its annotations share a partition.
@@ -181,20 +182,10 @@ def _stored(split: str, articles: pa.Table, annotations: pa.Table) -> Iterator[l
                for i in range(end - start)]
 
 
-def write_plan(store: StagingStore) -> None:
-    """`export_articles` (k, id, split): the build's articles; and the same rows as the staged
-    `plan`, cut into the store's partitions for the tasks that gather them."""
-    store.scratch_table("export_articles", "SELECT s.k, a.id, s.split FROM article_split s "
-                                           "JOIN accepted_article_ids a USING (k)")
-    for batch in store.reader("SELECT k, id, split FROM export_articles"):
-        store.add("plan", batch)
-
-
-def shard_counts(store: StagingStore, input_bytes: int) -> dict[str, int]:
+def shard_counts(articles: dict[str, int], input_bytes: int) -> dict[str, int]:
     """Split → its number of shards: one per `SHARD_SOURCE_BYTES` of its share of the input (its
-    share of the build's articles). The input's size, not the accepted records', so that the count
-    is known before any record is read; a function of the data all the same."""
-    articles = dict(store.rows("SELECT split, count(*) FROM export_articles GROUP BY split"))
+    share of the build's `articles`, split → count). The input's size, not the accepted records',
+    so that the count is known before any record is read; a function of the data all the same."""
     total = sum(articles.values())
     return {split: max(1, -(-input_bytes * count // (total * SHARD_SOURCE_BYTES))) for split, count in articles.items()}
 
@@ -295,12 +286,12 @@ def _write_pieces(con: duckdb.DuckDBPyConnection, sql: str, shards: dict[str, in
     return {name: str(folder / f"{name[0]}-{name[1]:05d}-{config}.arrow") for name in writers}
 
 
-def plan_shards(store: StagingStore, engine: Engine, folder: Path, input_bytes: int) -> list[Shard]:
-    """Write the export plan, gather every partition's records into pieces under `folder` (on the
-    engine where it sees the staging folder, else here); the shards, in split order then shard
-    order (the order their files take in the build)."""
-    write_plan(store)
-    job = GatherJob(partition_job(store), str(folder), shard_counts(store, input_bytes))
+def plan_shards(store: StagingStore, engine: Engine, folder: Path, articles: dict[str, int],
+                input_bytes: int) -> list[Shard]:
+    """Gather every partition's records of the export plan (split → its `articles`) into pieces under
+    `folder` (on the engine where it sees the staging folder, else here); the shards, in split
+    order then shard order (the order their files take in the build)."""
+    job = GatherJob(partition_job(store), str(folder), shard_counts(articles, input_bytes))
     runner = engine if engine.shares_files else InProcess()
     found: dict[tuple[str, int], list[Piece]] = {}
     for pieces in runner.map(gather_partition, job, range(store.partitions)):
@@ -332,11 +323,11 @@ def write_shards(
     each view's report is merged from the shards' in order. Splits without rows get no files (and
     no entry), so no config points at an empty glob.
     """
-    stats.split_plan = plan_splits(store, context.splits)
+    stats.split_plan = plan_splits(store, context.splits, engine)
     work = store.folder / "export"
     with store.guarded():  # pieces written where the staging folder is: a full disk is its fault
-        planned = plan_shards(store, engine, work / "records", input_bytes)
-    total = store.scalar("SELECT count(*) FROM export_articles")
+        planned = plan_shards(store, engine, work / "records", stats.split_plan.articles, input_bytes)
+    total = sum(stats.split_plan.articles.values())
     done = 0
     outputs: dict[tuple[str, str], list[Path | bytes]] = {}
     sums: dict[tuple[str, str], list[str]] = {}

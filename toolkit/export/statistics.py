@@ -256,7 +256,7 @@ def write_card_statistics(context: Any) -> list[Path]:
     """Measure agreement over the build's articles and write the plots into `images/`; the files written.
 
     Sets `stats.agreement` and `stats.images`, which the card's sections read. Runs after the data
-    shards are written (`export_articles`, the build's articles, is in the store then).
+    shards are written (the staged `plan`, the build's articles, is in the store then).
     """
     import matplotlib.style
 
@@ -266,7 +266,7 @@ def write_card_statistics(context: Any) -> list[Path]:
         stats.agreement = context.agreement  # measured over these very records by validation
     else:
         stats.agreement = [] if context.annotators == "model" else measure_agreement(
-            context.store, layers, "export_articles")
+            context.store, layers, "plan")
     splits = _splits(stats)
     written: list[Path] = []
     with matplotlib.style.context("default"):  # not the user's matplotlibrc: the same bytes everywhere

@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -35,18 +34,10 @@ from toolkit.engines import Engine, InProcess
 from toolkit.hygiene.components import connected_components
 from toolkit.hygiene.minhash import similarities
 from toolkit.manifest import Duplicates
-from toolkit.store import (
-    STAGED_COLUMNS,
-    PartitionJob,
-    StagingStore,
-    partition_job,
-    staged_rows,
-    write_staged,
-)
+from toolkit.store import PartitionJob, StagingStore, partition_job, staged_rows
 
 KINDS = ("exact", "near", "url", "title")
 MAX_CLUSTERS_LISTED = 100_000  # the report lists this many clusters; the counts cover all
-_STAGE_ROWS = 65_536  # candidates per staged file a partition's task writes
 
 
 @dataclass(frozen=True)
@@ -132,9 +123,9 @@ def partition_candidates(job: PartitionJob, partition: int) -> None:
         for table, column in _KEYS.values():
             query = (f"SELECT h.k, h.id, h.{column} AS key FROM hyg h SEMI JOIN firsts f USING (k) "
                      f"WHERE h.{column} IS NOT NULL ORDER BY h.k")
-            _stage(con, query, job, table, f"{partition:010d}")
+            job.stage(con, query, table, f"{partition:010d}")
         # The other reads of an id take part in no comparison (few: each one is a conflict).
-        _stage(con, "SELECT k FROM hyg ANTI JOIN firsts USING (k) ORDER BY k", job, "excl", f"a{partition:010d}")
+        job.stage(con, "SELECT k FROM hyg ANTI JOIN firsts USING (k) ORDER BY k", "excl", f"a{partition:010d}")
 
 
 def partition_clusters(job: PartitionJob, partition: int) -> None:
@@ -147,18 +138,9 @@ def partition_clusters(job: PartitionJob, partition: int) -> None:
             (SELECT '{kind}' AS kind, min(k) OVER w AS cluster, k, id
              FROM ({staged_rows(job.spool, table, partition)})
              WINDOW w AS (PARTITION BY key) QUALIFY count(*) OVER w > 1)""" for kind, (table, _) in _KEYS.items()))
-        _stage(con, "SELECT k FROM found WHERE kind = 'exact' AND k <> cluster ORDER BY k", job, "excl",
-               f"b{partition:010d}")
-        _stage(con, "SELECT * FROM found ORDER BY kind, k", job, "dup_found", f"{partition:010d}")
-
-
-def _stage(con: duckdb.DuckDBPyConnection, query: str, job: PartitionJob, table: str, name: str) -> None:
-    """Write the rows of `query` as staged files of `table`, a batch per file named `name` and its
-    number (a task run again rewrites the same files)."""
-    for number, batch in enumerate(con.sql(query).to_arrow_reader(_STAGE_ROWS)):
-        if batch.num_rows:
-            write_staged(job.spool, table, batch.cast(STAGED_COLUMNS[table]), job.partitions,
-                         name=f"{name}-{number:010d}")
+        job.stage(con, "SELECT k FROM found WHERE kind = 'exact' AND k <> cluster ORDER BY k", "excl",
+                  f"b{partition:010d}")
+        job.stage(con, "SELECT * FROM found ORDER BY kind, k", "dup_found", f"{partition:010d}")
 
 
 def partition_near_pairs(job: PartitionJob, partition: int) -> pa.Table:

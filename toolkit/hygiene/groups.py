@@ -10,34 +10,46 @@ article alone keeps the split it always had), or by its first publication date a
 cut-offs (`by: published_at`; undated groups go to train). On a small corpus a hash can leave a
 declared split empty: a group then moves there when there are at least as many groups as splits;
 otherwise the plan says which split is missing and why.
+
+Only the articles that share a key with another are grouped on the driver (the copies, the shared
+URLs and field values: none in a corpus without them, however large). Every other article is a
+group of its own, whose split is a function of its id or its date: a task per partition of the
+staged rows (`partition_plan`, on the cluster's nodes with Ray) decides those and writes the
+export's plan — every accepted article's key, id and split — where the gathering reads it. Only
+counts come back.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from toolkit.engines import Engine, InProcess
 from toolkit.hygiene.components import connected_components
 from toolkit.hygiene.duplicates import KINDS
 from toolkit.manifest import Splits
 from toolkit.splits import SPLIT_ORDER, assign_split
-from toolkit.store import StagingStore
+from toolkit.store import STAGED_COLUMNS, PartitionJob, StagingStore, partition_job, staged_rows, write_staged
+from toolkit.validation.cross import partition_accepted_ids
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# splits.group_by word → the links it adds: (read-order key, shared key) over accepted articles.
+# splits.group_by word → the links it adds: (read-order key, shared key), among articles that passed
+# their own checks (only the accepted ones are then linked: `_groups`).
 _KEYWORD_LINKS = {
-    "duplicates": "SELECT t.k, concat('d', t.root) AS key FROM text_cluster t SEMI JOIN acc USING (k)",
+    "duplicates": "SELECT k, concat('d', root) AS key FROM text_cluster",
     # Articles sharing a URL, or a title within a source, are the URL and title clusters (keys only
     # one article has link nothing).
-    "url": "SELECT d.k, concat('u', d.cluster) AS key FROM dup_members d SEMI JOIN acc USING (k) WHERE d.kind = 'url'",
-    "title": "SELECT d.k, concat('t', d.cluster) AS key FROM dup_members d SEMI JOIN acc USING (k) "
-             "WHERE d.kind = 'title'",
+    "url": "SELECT k, concat('u', cluster) AS key FROM dup_members WHERE kind = 'url'",
+    "title": "SELECT k, concat('t', cluster) AS key FROM dup_members WHERE kind = 'title'",
 }
-_FIELD_LINKS = "SELECT g.k, concat('f', g.key) AS key FROM gkey g SEMI JOIN acc USING (k)"
+_FIELD_LINKS = "SELECT k, concat('f', key) AS key FROM glink"
 
 
 @dataclass
@@ -53,28 +65,55 @@ class SplitPlan:
     moved: list[str] = field(default_factory=list)  # splits that got a group moved in so as not to be empty
     missing: dict[str, str] = field(default_factory=dict)  # declared split → why it has no article
     clusters: dict[str, tuple[int, int]] = field(default_factory=dict)  # duplicate kind → (clusters, across splits)
+    articles: dict[str, int] = field(default_factory=dict)  # split → its articles in the build (splits with any)
 
 
-def plan_splits(store: StagingStore, splits: Splits) -> SplitPlan:
-    """Fill `article_split` (k, split) for every accepted article and say how it was done."""
+@dataclass(frozen=True)
+class PlanJob:
+    """What every partition's part of the export plan needs: where its rows are, how splits are
+    decided for an article alone, and the groups moved to fill an empty split (root → split)."""
+
+    where: PartitionJob
+    splits: Splits
+    moved: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class PlanCounts:
+    """One partition's plan, counted: articles per split, articles alone per split, and the last
+    read (largest keys) of those, which `_fill_empty_splits` may move."""
+
+    articles: Counter = field(default_factory=Counter)
+    alone: Counter = field(default_factory=Counter)
+    last: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, other: PlanCounts, keep: int) -> None:
+        self.articles.update(other.articles)
+        self.alone.update(other.alone)
+        for split, keys in other.last.items():
+            self.last[split] = heapq.nlargest(keep, [*self.last.get(split, []), *keys])
+
+
+def plan_splits(store: StagingStore, splits: Splits, engine: Engine) -> SplitPlan:
+    """Decide every accepted article's split, write them as the staged `plan` (k, id, split), cut
+    into the store's partitions, and say how it was done."""
     group_by = ("duplicates", *(key for key in splits.group_by if key != "duplicates"))
-    store.execute("CREATE OR REPLACE TABLE acc AS SELECT k, id FROM accepted_articles")
-    links = [_KEYWORD_LINKS[key] for key in group_by if key in _KEYWORD_LINKS]
-    if splits.field_paths():
-        links.append(_FIELD_LINKS)
-    connected_components(store, " UNION ALL ".join(links), "grp")
-    store.execute("""
-        CREATE OR REPLACE TABLE membership AS
-        SELECT a.k, coalesce(g.root, a.k) AS root FROM acc a LEFT JOIN grp g USING (k)""")
-    store.execute("CREATE OR REPLACE TABLE group_split (root BIGINT, split VARCHAR)")
     plan = SplitPlan(_strategy(splits), group_by)
-    if splits.by == "published_at":
-        _split_by_date(store, splits)
-    else:
-        _split_by_hash(store, splits, plan)
-    store.execute("CREATE OR REPLACE TABLE article_split AS "
-                  "SELECT m.k, s.split FROM membership m JOIN group_split s USING (root)")
-    _explain(store, splits, plan)
+    job = PlanJob(partition_job(store), splits)
+    runner = engine if engine.shares_files else InProcess()
+    with store.guarded():
+        if splits.field_paths():
+            for _ in runner.map(partition_shared_keys, job.where, range(store.partitions)):
+                pass
+        _groups(store, group_by, bool(splits.field_paths()))
+        _group_splits(store, splits)
+        counts = _plan_partitions(store, runner, job)
+        if splits.by != "published_at":
+            moved = _fill_empty_splits(store, splits, counts, plan)
+            if moved:  # a tiny corpus (a split with no group): the partitions' plan again, with the moves
+                counts = _plan_partitions(store, runner, replace(job, moved=moved))
+    plan.articles = {name: counts.articles[name] for name in SPLIT_ORDER if counts.articles[name]}
+    _explain(store, splits, plan, counts)
     return plan
 
 
@@ -86,64 +125,177 @@ def _strategy(splits: Splits) -> str:
     return f"by a stable hash of each group's first article id and the seed {splits.seed} (ratios {ratios})"
 
 
-def _split_by_hash(store: StagingStore, splits: Splits, plan: SplitPlan) -> None:
-    for batch in store.reader("""
-            SELECT m.root, r.id AS key FROM (SELECT root FROM membership GROUP BY root) m
-            JOIN acc r ON r.k = m.root"""):
-        names = [assign_split(key, splits) for key in batch.column("key").to_pylist()]
-        store.insert("group_split", pa.table({"root": batch.column("root"), "split": pa.array(names, pa.string())}))
-    _fill_empty_splits(store, splits, plan)
+def partition_shared_keys(job: PartitionJob, partition: int) -> None:
+    """Stage as `glink` the `splits.group_by` field values of one key partition that more than one
+    article has (all of a value's rows are in this partition), with their articles."""
+    with job.connect("glink", partition) as con:
+        con.execute(f"CREATE VIEW gkey AS {staged_rows(job.spool, 'gkey', partition)}")
+        job.stage(con, "SELECT DISTINCT k, key FROM gkey WHERE key IN "
+                       "(SELECT key FROM gkey GROUP BY key HAVING count(DISTINCT k) > 1) ORDER BY k, key",
+                  "glink", f"{partition:010d}")
 
 
-def _fill_empty_splits(store: StagingStore, splits: Splits, plan: SplitPlan) -> None:
-    """Move a group into each declared split the hash left empty, from a split holding several; with
-    fewer groups than splits, the last splits stay empty (`_explain` says why)."""
-    declared = splits.declared()
-    counts = Counter(dict(store.rows("SELECT split, count(*) FROM group_split GROUP BY split")))
-    for name in declared:
-        if counts[name]:
-            continue
-        donor = max(declared, key=lambda s: (counts[s], -declared.index(s)))
-        if counts[donor] < 2:
-            break
-        # The donor's last group read: deterministic, and the oldest articles keep their split.
-        root = store.scalar(f"SELECT max(root) FROM group_split WHERE split = '{donor}'")
-        store.execute(f"UPDATE group_split SET split = '{name}' WHERE root = {root}")
-        counts[donor] -= 1
-        counts[name] += 1
-        plan.moved.append(name)
+def _groups(store: StagingStore, group_by: tuple[str, ...], fields: bool) -> None:
+    """`grp` (k, id, root): the accepted articles of groups of two or more, each group labelled by
+    its first article read. Over the links alone: their articles, then those accepted."""
+    links = [_KEYWORD_LINKS[key] for key in group_by if key in _KEYWORD_LINKS]
+    if fields:
+        links.append(_FIELD_LINKS)
+    store.scratch_table("links", f"SELECT DISTINCT k, key FROM ({' UNION ALL '.join(links)})")
+    if not store.scalar("SELECT count(*) FROM links"):  # a corpus without copies or shared keys: no scan
+        store.drop_scratch("links")
+        store.scratch_table("grp", "SELECT NULL::BIGINT AS k, NULL::VARCHAR AS id, NULL::BIGINT AS root LIMIT 0")
+        return
+    # The linked articles that are accepted: the linked keys are the build side of the join (few),
+    # the accepted ids are scanned.
+    store.scratch_table("linked", "SELECT a.k, a.id FROM accepted_article_ids a "
+                                  "SEMI JOIN (SELECT DISTINCT k FROM links) l USING (k)")
+    connected_components(store, "SELECT l.k, l.key FROM links l SEMI JOIN linked a USING (k)", "components")
+    store.scratch_table("grp", "SELECT c.k, a.id, c.root FROM components c JOIN linked a USING (k) "
+                               "QUALIFY count(*) OVER (PARTITION BY c.root) > 1")
+    for name in ("links", "linked"):
+        store.drop_scratch(name)
+    store.execute("DROP TABLE components")
 
 
-def _split_by_date(store: StagingStore, splits: Splits) -> None:
-    cases = " ".join(f"WHEN g.first >= {_micros(moment)} THEN '{name}'" for name, moment in reversed(splits.cutoffs))
-    store.execute(f"""
-        INSERT INTO group_split
-        SELECT g.root, CASE {cases} ELSE 'train' END FROM (
-            SELECT m.root, min(c.published) AS first FROM membership m LEFT JOIN hyg c USING (k) GROUP BY m.root) g""")
+def _group_splits(store: StagingStore, splits: Splits) -> None:
+    """`group_split` (root, split) of the groups of two or more, and their articles staged as
+    `grouped` (k, id, root, split), cut like the articles for the partitions' plan."""
+    store.execute("CREATE OR REPLACE TABLE scratch.group_split (root BIGINT, split VARCHAR)")
+    if splits.by == "published_at":
+        store.execute(f"""
+            INSERT INTO scratch.group_split
+            SELECT g.root, {_date_split(splits, 'min(h.published)')} FROM grp g LEFT JOIN hyg h USING (k)
+            GROUP BY g.root""")
+    else:
+        for batch in store.reader("SELECT root, id FROM grp WHERE k = root"):
+            names = [assign_split(key, splits) for key in batch.column("id").to_pylist()]
+            store.insert("scratch.group_split", pa.table({"root": batch.column("root"),
+                                                         "split": pa.array(names, pa.string())}))
+    store.execute("CREATE OR REPLACE VIEW group_split AS SELECT * FROM scratch.group_split")
+    for batch in store.reader("SELECT g.k, g.id, g.root, s.split FROM grp g JOIN group_split s USING (root) "
+                              "ORDER BY g.k"):
+        store.add("grouped", batch)
+
+
+def _date_split(splits: Splits, published: str) -> str:
+    """SQL: the split of a publication time (µs since the epoch, UTC) against the cut-offs; null → train."""
+    cases = " ".join(f"WHEN {published} >= {_micros(moment)} THEN '{name}'" for name, moment in reversed(splits.cutoffs))
+    return f"CASE {cases} ELSE 'train' END"
 
 
 def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _explain(store: StagingStore, splits: Splits, plan: SplitPlan) -> None:
-    """Group and cluster counts, groups across splits (checked on the result), and empty splits with why."""
+def _plan_partitions(store: StagingStore, runner: Engine, job: PlanJob) -> PlanCounts:
+    counts = PlanCounts()
+    for found in runner.map(partition_plan, job, range(store.partitions)):
+        counts.add(found, len(job.splits.declared()))
+    return counts
+
+
+def partition_plan(job: PlanJob, partition: int) -> PlanCounts:
+    """Write one partition's part of the export plan — each accepted article's key, id and split, in
+    read order — as staged `plan` files, and count it. An article in a group takes its group's split
+    (`grouped`), one alone its own: by the hash of its id, or by its date (read from `hyg`). Files
+    are named by the partition: a task run again (a retry, the plan again after a move) replaces them."""
+    where = job.where
+    for old in (Path(where.spool) / "plan").glob(f"{partition:010d}-*.parquet"):
+        old.unlink()
+    by_date = job.splits.by == "published_at"
+    counts = PlanCounts()
+    keep = len(job.splits.declared())
+    with where.connect("plan", partition) as con:
+        partition_accepted_ids(con, where.spool, partition)
+        for name in ("grouped", "hyg"):
+            con.execute(f"CREATE VIEW {name} AS {staged_rows(where.spool, name, partition)}")
+        alone = _date_split(job.splits, "h.published") if by_date else "NULL"
+        query = f"""
+            SELECT a.k, a.id, coalesce(g.root, a.k) AS root, g.split IS NULL AS alone, coalesce(g.split, {alone}) AS split
+            FROM accepted_article_ids a LEFT JOIN grouped g USING (k)
+            {'LEFT JOIN hyg h USING (k)' if by_date else ''}
+            ORDER BY a.k"""
+        for number, batch in enumerate(con.sql(query).to_arrow_reader(65_536)):
+            names = batch.column("split").to_pylist()
+            if not by_date:
+                names = [name if name is not None else assign_split(article, job.splits)
+                         for name, article in zip(names, batch.column("id").to_pylist(), strict=True)]
+            if job.moved:
+                names = [job.moved.get(root, name) for root, name in
+                         zip(batch.column("root").to_pylist(), names, strict=True)]
+            split = pa.array(names, pa.string())
+            _count(counts, batch, split, keep)
+            rows = pa.RecordBatch.from_arrays([batch.column("k"), batch.column("id"), split],
+                                              schema=STAGED_COLUMNS["plan"])
+            write_staged(where.spool, "plan", rows, where.partitions, name=f"{partition:010d}-{number:010d}")
+    return counts
+
+
+def _count(counts: PlanCounts, batch: pa.RecordBatch, split: pa.Array, keep: int) -> None:
+    """Add a batch of the plan to its partition's counts."""
+    counts.articles.update(dict(zip(*_value_counts(split), strict=True)))
+    alone = batch.column("alone")
+    single = split.filter(alone)
+    counts.alone.update(dict(zip(*_value_counts(single), strict=True)))
+    keys = batch.column("k").filter(alone)
+    for name in set(single.to_pylist()):
+        mine = keys.filter(pc.equal(single, name)).to_pylist()
+        counts.last[name] = heapq.nlargest(keep, [*counts.last.get(name, []), *mine])
+
+
+def _value_counts(values: pa.Array) -> tuple[list, list]:
+    found = pc.value_counts(values)
+    return found.field("values").to_pylist(), found.field("counts").to_pylist()
+
+
+def _fill_empty_splits(store: StagingStore, splits: Splits, counts: PlanCounts, plan: SplitPlan) -> dict[int, str]:
+    """Move a group into each declared split the hash left empty, from a split holding several; with
+    fewer groups than splits, the last splits stay empty (`_explain` says why). The moves: root → split."""
+    declared = splits.declared()
+    groups = Counter(counts.alone)
+    last = {name: list(keys) for name, keys in counts.last.items()}
+    for name, found, roots in store.rows(f"""
+            SELECT split, count(*), list(root ORDER BY root DESC)[1:{len(declared)}] FROM group_split GROUP BY split"""):
+        groups[name] += found
+        last[name] = heapq.nlargest(len(declared), [*last.get(name, []), *roots])
+    moved: dict[int, str] = {}
+    for name in declared:
+        if groups[name]:
+            continue
+        donor = max(declared, key=lambda s: (groups[s], -declared.index(s)))
+        if groups[donor] < 2:
+            break
+        # The donor's last group read: deterministic, and the oldest articles keep their split.
+        root = last[donor].pop(0)
+        moved[root] = name
+        last[name] = heapq.nlargest(len(declared), [*last.get(name, []), root])
+        groups[donor] -= 1
+        groups[name] += 1
+        plan.moved.append(name)
+    for root, name in moved.items():  # a group of several (an article alone is not in the table)
+        store.execute("UPDATE scratch.group_split SET split = ? WHERE root = ?", [name, root])
+    return moved
+
+
+def _explain(store: StagingStore, splits: Splits, plan: SplitPlan, counts: PlanCounts) -> None:
+    """Group and cluster counts, groups across splits (checked on the written plan), and empty splits with why."""
     plan.groups, plan.grouped_articles, plan.across = store.rows("""
         SELECT count(*), coalesce(sum(n), 0), count(*) FILTER (WHERE splits > 1) FROM (
-            SELECT count(*) AS n, count(DISTINCT s.split) AS splits
-            FROM membership m JOIN article_split s USING (k) GROUP BY m.root HAVING n > 1)""")[0]
+            SELECT count(*) AS n, count(DISTINCT p.split) AS splits FROM grp g JOIN plan p USING (k) GROUP BY g.root)""")[0]
     # Duplicate clusters of every kind as they stand in the build (copies left out do not count).
     found = {kind: (clusters, across) for kind, clusters, across in store.rows("""
         SELECT kind, count(*), count(*) FILTER (WHERE splits > 1) FROM (
-            SELECT d.kind, count(DISTINCT s.split) AS splits
-            FROM dup_members d JOIN article_split s USING (k) GROUP BY d.kind, d.cluster HAVING count(*) > 1)
+            SELECT d.kind, count(DISTINCT p.split) AS splits
+            FROM dup_members d JOIN plan p USING (k) GROUP BY d.kind, d.cluster HAVING count(*) > 1)
         GROUP BY kind""")}
     plan.clusters = {kind: found.get(kind, (0, 0)) for kind in KINDS}
-    plan.removed = store.scalar("SELECT count(*) FROM dup_ids c SEMI JOIN policy_members p ON p.id = c.id "
-                                "ANTI JOIN acc a ON a.k = c.k")
-    present = {name for (name,) in store.rows("SELECT DISTINCT split FROM article_split")}
-    groups = store.scalar("SELECT count(*) FROM group_split")
-    for name in (s for s in SPLIT_ORDER if s in splits.declared() and s not in present):
+    # The copies the policy acts on, less those in the build (the plan's side scanned, theirs hashed).
+    plan.removed = store.scalar("""
+        WITH acted AS (SELECT c.k FROM dup_ids c SEMI JOIN policy_members p ON p.id = c.id)
+        SELECT (SELECT count(*) FROM acted) - (SELECT count(*) FROM plan SEMI JOIN acted USING (k))""")
+    groups = sum(counts.alone.values()) + store.scalar("SELECT count(*) FROM group_split")
+    for name in (s for s in SPLIT_ORDER if s in splits.declared() and not counts.articles[s]):
         plan.missing[name] = _why_missing(name, splits, groups)
 
 

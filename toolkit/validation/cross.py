@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa
 
@@ -223,13 +224,27 @@ def find_conflicts(store: StagingStore, engine: Engine, fast: bool = True) -> tu
 
 
 def accepted_views(store: StagingStore) -> None:
-    """`accepted_articles` (k, id, data) and `accepted_annotations` (k, sub, article_id, data): what export reads."""
+    """`accepted_articles` (k, id, data) and `accepted_annotations` (k, sub, article_id, data): what export
+    reads; and the ids in conflict staged as `conf`, cut like the articles, so that a partition's task
+    (agreement, the export's plan) tells its accepted articles from the rest where they are."""
+    for number, batch in enumerate(store.reader("SELECT DISTINCT id FROM conflicts WHERE id IS NOT NULL")):
+        store.add("conf", batch, name=f"{number:020d}")
     # Ids alone, from the staged columns: the queries that only ask "which articles" need not scan records.
     store.execute(f"CREATE VIEW accepted_article_ids AS {_KEY_VIEWS['accepted_article_ids']}")
     store.execute("CREATE VIEW accepted_articles AS SELECT k, id, coalesce(record, data) AS data FROM clean_art "
                   "UNION ALL SELECT k, id, data FROM acc_art")
     store.execute("CREATE VIEW accepted_annotations AS SELECT k, sub, article_id, data FROM clean_ann "
                   "UNION ALL SELECT k, sub, article_id, data FROM acc_ann")
+
+
+def partition_accepted_ids(con: duckdb.DuckDBPyConnection, spool: str, partition: int) -> None:
+    """The view `accepted_article_ids` (k, id) of one partition, in a task's own DuckDB (after
+    `accepted_views` staged the ids in conflict)."""
+    for name in ("art", "acc_art", "conf"):
+        con.execute(f"CREATE VIEW {name} AS {staged_rows(spool, name, partition)}")
+    con.execute("CREATE VIEW artk AS SELECT k, ok, id FROM art")
+    con.execute("CREATE VIEW conflicts AS SELECT id FROM conf")
+    con.execute(f"CREATE VIEW accepted_article_ids AS {_KEY_VIEWS['accepted_article_ids']}")
 
 
 @dataclass(frozen=True)
@@ -267,8 +282,6 @@ def agreement_by_partition(store: StagingStore, engine: Engine, layers: dict[str
     partitions = store.partitions
     if partitions == 1:
         return agreement.measure_agreement(store, layers)
-    for number, batch in enumerate(store.reader("SELECT DISTINCT id FROM conflicts WHERE id IS NOT NULL")):
-        store.add("conf", batch, name=f"{number:020d}")
     job = AgreementJob(partition_job(store), layers)
     runner = engine if engine.shares_files else InProcess()
     counts = AgreementCounts()
