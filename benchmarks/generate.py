@@ -768,8 +768,12 @@ def manifest(n_articles: int, seed: int, suffix: str) -> dict:
 
 
 def generate(out_dir: Path, n_articles: int, seed: int = 0, compress: str = "none",
-             broken: float = 0.0) -> Path:
-    """Write a synthetic dataset to `out_dir` and return the path of its dataset.yaml."""
+             broken: float = 0.0, distinct_titles: bool = False) -> Path:
+    """Write a synthetic dataset to `out_dir` and return the path of its dataset.yaml.
+
+    The titles come from templates, so most articles share theirs with another of their source
+    (title clusters); `distinct_titles` ends each with its article's id, for a corpus whose
+    duplicates are the few planted ones (annotations of the title keep their offsets)."""
     if compress not in ("none", "gz", "zst"):
         raise ValueError(f"compress must be none, gz or zst, not {compress!r}")
     if not 0.0 <= broken <= 1.0:
@@ -792,6 +796,8 @@ def generate(out_dir: Path, n_articles: int, seed: int = 0, compress: str = "non
         for i in range(n_articles):
             article_id = f"gen-{i:0{width}d}"
             art, recs = gen.article(article_id)
+            if distinct_titles:
+                art["title"] += f" ({article_id})"
             if broken and brk.random() < broken:
                 kind = bpick(ARTICLE_FAULTS)
                 lines, code = _break_article(art, kind, bpick)
@@ -838,11 +844,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compress", choices=("none", "gz", "zst"), default="none")
     parser.add_argument("--broken", type=float, default=0.0,
                         help="fraction of records to damage in varied ways (default 0)")
+    parser.add_argument("--distinct-titles", action="store_true",
+                        help="end every title with its article's id (no title shared by chance)")
     args = parser.parse_args(argv)
     if args.articles < 0 or not 0.0 <= args.broken <= 1.0:
         parser.error("--articles must be >= 0 and --broken between 0 and 1")
     t0 = time.perf_counter()
-    path = generate(args.out_dir, args.articles, args.seed, args.compress, args.broken)
+    path = generate(args.out_dir, args.articles, args.seed, args.compress, args.broken, args.distinct_titles)
     print(f"{path} ({args.articles} articles, {time.perf_counter() - t0:.1f}s)", file=sys.stderr)
     return 0
 

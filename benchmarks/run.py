@@ -121,15 +121,15 @@ main()
 """
 
 
-def corpus(workdir: Path, n: int) -> Path:
+def corpus(workdir: Path, n: int, distinct_titles: bool = False) -> Path:
     """The corpus of `n` articles under `workdir`, generated on first use (atomically: temp folder, then rename)."""
-    root = workdir / f"corpus-{n}"
+    root = workdir / (f"corpus-{n}-distinct-titles" if distinct_titles else f"corpus-{n}")
     if (root / "dataset.yaml").exists():
         return root
     print(f"generating {n:,} articles in {root} …", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".corpus-{n}.partial-", dir=workdir))
     try:
-        generate(tmp, n, seed=0)
+        generate(tmp, n, seed=0, distinct_titles=distinct_titles)
         shutil.rmtree(root, ignore_errors=True)  # a leftover without dataset.yaml is not a corpus
         try:
             tmp.rename(root)

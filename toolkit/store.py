@@ -84,13 +84,13 @@ CLUSTER_COLUMNS = pa.schema([("kind", pa.string()), ("cluster", pa.int64()), ("k
 _ACCEPTED_ARTICLES = pa.schema([("k", pa.int64()), ("id", pa.string()), ("data", pa.binary())])
 _ACCEPTED_ANNOTATIONS = pa.schema([("k", pa.int64()), ("sub", pa.int32()), ("article_id", pa.string()),
                                    ("data", pa.binary())])
-# The export's plan: every accepted article's key, id and split (written by the driver after the split
-# plan, partitioned like the articles, so that each partition's records are gathered where they are).
+# The export's plan: every accepted article's key, id and split (written by the split plan's task per
+# partition, partitioned like the articles, so that each partition's records are gathered where they are).
 PLAN_COLUMNS = pa.schema([("k", pa.int64()), ("id", pa.string()), ("split", pa.string())])
 # The articles of groups of two or more (related: copies, one URL, one story id...) and their group's
 # split, decided by the driver over the groups alone; partitioned like the articles, so that each
-# partition's task writes its part of the export plan (toolkit/hygiene/groups.py). And the
-# `splits.group_by` field values that more than one article has, found a key partition at a time.
+# partition's task writes its part of the export plan (toolkit/hygiene/groups.py). The `splits.group_by`
+# field values that more than one article has (`glink`) have the columns of `gkey`.
 GROUPED_COLUMNS = pa.schema([("k", pa.int64()), ("id", pa.string()), ("root", pa.int64()), ("split", pa.string())])
 # The ids of the articles in conflict (written by the driver after the resolver, partitioned like the
 # articles), so that a partition's task sees which of its records are accepted as they are.
