@@ -180,7 +180,8 @@ def _group_splits(store: StagingStore, splits: Splits) -> None:
 
 def _date_split(splits: Splits, published: str) -> str:
     """SQL: the split of a publication time (µs since the epoch, UTC) against the cut-offs; null → train."""
-    cases = " ".join(f"WHEN {published} >= {_micros(moment)} THEN '{name}'" for name, moment in reversed(splits.cutoffs))
+    cases = " ".join(f"WHEN {published} >= {_micros(moment)} THEN '{name}'"
+                     for name, moment in reversed(splits.cutoffs))
     return f"CASE {cases} ELSE 'train' END"
 
 
@@ -212,7 +213,8 @@ def partition_plan(job: PlanJob, partition: int) -> PlanCounts:
             con.execute(f"CREATE VIEW {name} AS {staged_rows(where.spool, name, partition)}")
         alone = _date_split(job.splits, "h.published") if by_date else "NULL"
         query = f"""
-            SELECT a.k, a.id, coalesce(g.root, a.k) AS root, g.split IS NULL AS alone, coalesce(g.split, {alone}) AS split
+            SELECT a.k, a.id, coalesce(g.root, a.k) AS root, g.split IS NULL AS alone,
+                   coalesce(g.split, {alone}) AS split
             FROM accepted_article_ids a LEFT JOIN grouped g USING (k)
             {'LEFT JOIN hyg h USING (k)' if by_date else ''}
             ORDER BY a.k"""
@@ -256,7 +258,8 @@ def _fill_empty_splits(store: StagingStore, splits: Splits, counts: PlanCounts, 
     groups = Counter(counts.alone)
     last = {name: list(keys) for name, keys in counts.last.items()}
     for name, found, roots in store.rows(f"""
-            SELECT split, count(*), list(root ORDER BY root DESC)[1:{len(declared)}] FROM group_split GROUP BY split"""):
+            SELECT split, count(*), list(root ORDER BY root DESC)[1:{len(declared)}]
+            FROM group_split GROUP BY split"""):
         groups[name] += found
         last[name] = heapq.nlargest(len(declared), [*last.get(name, []), *roots])
     moved: dict[int, str] = {}
@@ -282,7 +285,8 @@ def _explain(store: StagingStore, splits: Splits, plan: SplitPlan, counts: PlanC
     """Group and cluster counts, groups across splits (checked on the written plan), and empty splits with why."""
     plan.groups, plan.grouped_articles, plan.across = store.rows("""
         SELECT count(*), coalesce(sum(n), 0), count(*) FILTER (WHERE splits > 1) FROM (
-            SELECT count(*) AS n, count(DISTINCT p.split) AS splits FROM grp g JOIN plan p USING (k) GROUP BY g.root)""")[0]
+            SELECT count(*) AS n, count(DISTINCT p.split) AS splits
+            FROM grp g JOIN plan p USING (k) GROUP BY g.root)""")[0]
     # Duplicate clusters of every kind as they stand in the build (copies left out do not count).
     found = {kind: (clusters, across) for kind, clusters, across in store.rows("""
         SELECT kind, count(*), count(*) FILTER (WHERE splits > 1) FROM (
