@@ -258,8 +258,7 @@ def _fill_empty_splits(store: StagingStore, splits: Splits, counts: PlanCounts, 
     groups = Counter(counts.alone)
     last = {name: list(keys) for name, keys in counts.last.items()}
     for name, found, roots in store.rows(f"""
-            SELECT split, count(*), list(root ORDER BY root DESC)[1:{len(declared)}]
-            FROM group_split GROUP BY split"""):
+            SELECT split, count(*), max(root, {len(declared)}) FROM group_split GROUP BY split"""):
         groups[name] += found
         last[name] = heapq.nlargest(len(declared), [*last.get(name, []), *roots])
     moved: dict[int, str] = {}
