@@ -149,12 +149,14 @@ def _three_with_a_copy() -> list[dict]:
 def test_split_plans_do_not_depend_on_the_partitions(make_dataset, tmp_path, monkeypatch, articles, splits):
     """The groups are decided on the driver, every other article's split by a task per partition that
     writes its part of the export plan (and writes it again when a group must move to fill an empty
-    split): the plan and the build are the same for one partition as for several."""
+    split): the plan and the build are the same for one partition in this process as for several
+    on a pool of two worker processes."""
     root = make_dataset(articles(), splits=splits)
     found = {}
-    for partitions in (1, 3):
+    for partitions, workers in ((1, 1), (3, 2)):
         monkeypatch.setattr(driver, "partition_count", lambda input_bytes, nodes, n=partitions: n)
-        result = export(root, format="hf", out_dir=tmp_path / f"p{partitions}", engine=EngineOptions(workers=1))
+        result = export(root, format="hf", out_dir=tmp_path / f"p{partitions}",
+                        engine=EngineOptions(workers=workers))
         files = {p.relative_to(result.output).as_posix(): p.read_bytes()
                  for p in sorted(result.output.rglob("*")) if p.is_file()}
         found[partitions] = (result.stats.split_plan, files, split_of_each_id(result.output))
