@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
@@ -14,6 +16,7 @@ from typer.testing import CliRunner
 from toolkit.cli import app
 from toolkit.engines import EngineOptions
 from toolkit.export import export
+from toolkit.hygiene import groups
 from toolkit.manifest import Splits
 from toolkit.splits import assign_split
 from toolkit.validation import driver
@@ -167,3 +170,26 @@ def test_split_plans_do_not_depend_on_the_partitions(make_dataset, tmp_path, mon
         # Two moves, the first one of a group of two: both of its articles moved.
         assert plan.moved == ["validation", "test"]
         assert where == {"n000": "train", "n001": "test", "n002": "validation", "copy-of-n002": "validation"}
+
+
+def test_a_partition_plan_run_again_replaces_what_an_earlier_attempt_left(make_dataset, tmp_path, monkeypatch):
+    """A task that Ray runs again (its node died after writing, or mid-way) must leave the export
+    plan as one run would: every partition's plan here is written twice, the first time with a
+    leftover file of a killed attempt beside it (rows of the partition under a later batch number,
+    which a reader would take as more articles), and the build equals a clean run's."""
+    root = make_dataset(leaky_corpus(), splits={"group_by": ["url"]})
+    monkeypatch.setattr(driver, "partition_count", lambda input_bytes, nodes: 3)
+    clean = export(root, format="hf", out_dir=tmp_path / "clean", engine=EngineOptions(workers=1))
+    plan_once = groups.partition_plan
+
+    def twice(job, partition):
+        plan_once(job, partition)
+        folder = Path(job.where.spool) / "plan"
+        for path in sorted(folder.glob(f"{partition:010d}-*.parquet")):
+            shutil.copy(path, folder / f"{partition:010d}-{9_999_999_999:010d}.parquet")
+        return plan_once(job, partition)
+
+    monkeypatch.setattr(groups, "partition_plan", twice)
+    again = export(root, format="hf", out_dir=tmp_path / "again", engine=EngineOptions(workers=1))
+    assert again.stats.split_plan == clean.stats.split_plan
+    assert (again.output / "SHA256SUMS").read_text() == (clean.output / "SHA256SUMS").read_text()
