@@ -35,7 +35,15 @@ from toolkit.hygiene.components import connected_components
 from toolkit.hygiene.duplicates import KINDS
 from toolkit.manifest import Splits
 from toolkit.splits import SPLIT_ORDER, assign_split
-from toolkit.store import STAGED_COLUMNS, PartitionJob, StagingStore, partition_job, staged_rows, write_staged
+from toolkit.store import (
+    STAGE_ROWS,
+    STAGED_COLUMNS,
+    PartitionJob,
+    StagingStore,
+    partition_job,
+    staged_rows,
+    write_staged,
+)
 from toolkit.validation.cross import partition_accepted_ids
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -218,7 +226,7 @@ def partition_plan(job: PlanJob, partition: int) -> PlanCounts:
             FROM accepted_article_ids a LEFT JOIN grouped g USING (k)
             {'LEFT JOIN hyg h USING (k)' if by_date else ''}
             ORDER BY a.k"""
-        for number, batch in enumerate(con.sql(query).to_arrow_reader(65_536)):
+        for number, batch in enumerate(con.sql(query).to_arrow_reader(STAGE_ROWS)):
             names = batch.column("split").to_pylist()
             if not by_date:
                 names = [name if name is not None else assign_split(article, job.splits)
@@ -239,10 +247,12 @@ def _count(counts: PlanCounts, batch: pa.RecordBatch, split: pa.Array, keep: int
     counts.articles.update(dict(zip(*_value_counts(split), strict=True)))
     alone = batch.column("alone")
     single = split.filter(alone)
-    counts.alone.update(dict(zip(*_value_counts(single), strict=True)))
+    found = dict(zip(*_value_counts(single), strict=True))
+    counts.alone.update(found)
     keys = batch.column("k").filter(alone)
-    for name in set(single.to_pylist()):
-        mine = keys.filter(pc.equal(single, name)).to_pylist()
+    for name in found:  # the batch's last reads per split (a few keys, not the batch's list of them)
+        theirs = keys.filter(pc.equal(single, name))
+        mine = theirs.take(pc.top_k_unstable(theirs, keep)).to_pylist()
         counts.last[name] = heapq.nlargest(keep, [*counts.last.get(name, []), *mine])
 
 
