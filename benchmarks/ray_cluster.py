@@ -132,9 +132,10 @@ def measure(root: Path, nodes: int, command: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _row(label: str, run: dict) -> list[str]:
-    return [label, f"{run['read']:,}", f"{run['wall']:.2f}", f"{run['parallel']:.2f}",
-            f"{run['wall'] - run['parallel']:.2f}", f"{run['peak_mib']:.0f}", f"{run['received'] / 2**10:,.1f} KiB"]
+def _figures(run: dict) -> list[str]:
+    """A run's wall, parallel and driver seconds, driver peak RSS and bytes received, as table cells."""
+    return [f"{run['wall']:.2f}", f"{run['parallel']:.2f}", f"{run['wall'] - run['parallel']:.2f}",
+            f"{run['peak_mib']:.0f}", f"{run['received'] / 2**10:,.1f} KiB"]
 
 
 def projection(first: dict, last: dict, nodes: int, articles: int) -> list[str]:
@@ -180,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in (int(v) for v in args.nodes.split(",") if v.strip()):
             run = runs[n] = measure(root, n, command)
             assert run["read"] == runs[min(runs)]["read"], "node counts disagree on what was read"
-            rows.append([str(n), f"{run['wall']:.2f}", f"{run['parallel']:.2f}",
-                         f"{run['wall'] - run['parallel']:.2f}", f"{run['peak_mib']:.0f}",
-                         f"{run['received'] / 2**10:,.1f} KiB", " / ".join(str(b) for b in run["by_node"])])
+            rows.append([str(n), *_figures(run), " / ".join(str(b) for b in run["by_node"])])
         if len(rows) > 1:
             print(f"\n{what} --engine ray, {args.articles:,} articles ({records:,} records), one CPU per node\n")
             print(table(rows))
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         sized_runs = []
         for n in sizes:
             sized_runs.append(measure(corpus(args.workdir, n, args.distinct_titles), 2, command))
-            grown.append([f"{n:,}", *_row("", sized_runs[-1])[1:]])
+            grown.append([f"{n:,}", f"{sized_runs[-1]['read']:,}", *_figures(sized_runs[-1])])
         print(f"\n{what} --engine ray as the corpus grows, 2 nodes:\n\n{table(grown)}")
         first, last = sized_runs[0], sized_runs[-1]
         growth = last["peak_mib"] / first["peak_mib"] - 1
